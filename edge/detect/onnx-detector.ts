@@ -1,0 +1,311 @@
+import ort from "onnxruntime-node";
+import type { Detection, FramePixels } from "../domain/types.ts";
+import { Candidates } from "./candidates.ts";
+import { COCO80_LABELS } from "./coco-labels.ts";
+import { type DecodeParams, decodeOutputs, type OutputTensor, resolveLayout } from "./decode.ts";
+import { toSourceX, toSourceY } from "./letterbox.ts";
+import {
+  licenseWarning,
+  type ModelDescriptor,
+  type OutputLayout,
+  type Preprocess,
+  ultralyticsDefaults,
+} from "./model-descriptor.ts";
+import { ModelLoadError, readModelFile } from "./model-file.ts";
+import { nonMaxSuppression } from "./nms.ts";
+import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "./onnx-metadata.ts";
+import { Preprocessor } from "./preprocess.ts";
+
+export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
+export type ExecutionProviderName = "cpu" | "cuda" | "tensorrt";
+
+export interface DetectorOptions {
+  /** Manifest id or path to an .onnx file. */
+  readonly model: string;
+  readonly modelDir: string;
+  /** Intra-op threads; 0 lets ONNX Runtime choose (one per core). */
+  readonly threads: number;
+  readonly graphOptimization: GraphOptimization;
+  readonly executionProviders: readonly ExecutionProviderName[];
+  readonly confidence: number;
+  readonly iou: number;
+  /** Class names kept; everything else is dropped before NMS. */
+  readonly classes: readonly string[];
+  readonly maxDetections: number;
+  readonly warn?: (message: string) => void;
+}
+
+export interface DetectorInfo {
+  readonly id: string;
+  readonly path: string;
+  readonly license: string;
+  readonly layout: OutputLayout;
+  readonly inputName: string;
+  readonly inputWidth: number;
+  readonly inputHeight: number;
+  readonly labels: readonly string[];
+  readonly executionProviders: readonly string[];
+  /** Where the preprocessing and labels came from. */
+  readonly configuredFrom: "manifest" | "ultralytics-metadata" | "defaults";
+}
+
+/** Milliseconds spent in each part of the last `detect` call. */
+export interface DetectTimings {
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+interface ModelSetup {
+  readonly id: string;
+  readonly license: string;
+  readonly width: number;
+  readonly height: number;
+  readonly preprocess: Preprocess;
+  readonly strides: readonly number[];
+  readonly declaredLayout: OutputLayout | undefined;
+  readonly labels: readonly string[];
+  readonly configuredFrom: DetectorInfo["configuredFrom"];
+}
+
+/** A YOLO-family detector running on ONNX Runtime. Not re-entrant: await one `detect` before the next. */
+export class OnnxDetector {
+  readonly lastTimings: DetectTimings = { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
+  private busy = false;
+  private readonly candidates = new Candidates(1024);
+  private scratch = {
+    order: new Uint32Array(1024),
+    suppressed: new Uint8Array(1024),
+    keep: new Uint32Array(1024),
+  };
+
+  private constructor(
+    readonly info: DetectorInfo,
+    private readonly session: ort.InferenceSession,
+    private readonly preprocessor: Preprocessor,
+    private readonly inputTensor: ort.Tensor,
+    private readonly params: DecodeParams,
+    private readonly options: DetectorOptions,
+  ) {}
+
+  static async load(options: DetectorOptions): Promise<OnnxDetector> {
+    const warn = options.warn ?? (() => {});
+    const file = readModelFile(options.model, options.modelDir);
+    const { session, providers } = await createSession(file.bytes, file.path, options, warn);
+    const inputMeta = session.inputMetadata[0];
+    if (!inputMeta || session.inputNames.length !== 1) {
+      throw new ModelLoadError(
+        `model ${file.path} has ${session.inputNames.length} inputs; expected one image input`,
+      );
+    }
+    const setup = describeModel(file.descriptor, file.bytes, file.path, inputMeta);
+    const lw = licenseWarning({ id: setup.id, license: setup.license });
+    if (lw) warn(lw);
+    const preprocessor = new Preprocessor(setup.width, setup.height, setup.preprocess);
+    const inputTensor = new ort.Tensor("float32", preprocessor.tensorData, [1, 3, setup.height, setup.width]);
+    // Warm-up on the padding-filled tensor: allocates ORT's arenas and reveals the real output shapes.
+    preprocessor.tensorData.fill(0);
+    const warm = await session.run({ [session.inputNames[0]!]: inputTensor });
+    const outputs = session.outputNames.map((name) => asOutput(name, warm[name], file.path));
+    let resolved: ReturnType<typeof resolveLayout>;
+    try {
+      resolved = resolveLayout(outputs, setup.width, setup.height, setup.strides, setup.declaredLayout);
+    } catch (err) {
+      throw new ModelLoadError(`model ${file.path}: ${(err as Error).message}`);
+    }
+    const labels =
+      resolved.numClasses > 0 && resolved.numClasses !== setup.labels.length
+        ? Array.from({ length: resolved.numClasses }, (_, i) => setup.labels[i] ?? `class${i}`)
+        : setup.labels;
+    const allowed = new Uint8Array(Math.max(labels.length, 1));
+    for (const name of options.classes) {
+      const idx = labels.indexOf(name);
+      if (idx < 0) throw new ModelLoadError(`class "${name}" is not among the model's labels (${file.path})`);
+      allowed[idx] = 1;
+    }
+    const params: DecodeParams = {
+      inputWidth: setup.width,
+      inputHeight: setup.height,
+      strides: setup.strides,
+      confThreshold: options.confidence,
+      allowed,
+    };
+    const info: DetectorInfo = {
+      id: setup.id,
+      path: file.path,
+      license: setup.license,
+      layout: resolved.layout,
+      inputName: session.inputNames[0]!,
+      inputWidth: setup.width,
+      inputHeight: setup.height,
+      labels,
+      executionProviders: providers,
+      configuredFrom: setup.configuredFrom,
+    };
+    return new OnnxDetector(info, session, preprocessor, inputTensor, params, options);
+  }
+
+  /** Detections in source-image pixels, best score first. */
+  async detect(pixels: FramePixels): Promise<Detection[]> {
+    if (this.busy) throw new Error("OnnxDetector.detect called while a previous call is still running");
+    this.busy = true;
+    try {
+      const t0 = performance.now();
+      const geometry = await this.preprocessor.prepare(pixels);
+      const t1 = performance.now();
+      const result = await this.session.run({ [this.info.inputName]: this.inputTensor });
+      const t2 = performance.now();
+      const outputs = this.session.outputNames.map((name) => asOutput(name, result[name], this.info.path));
+      decodeOutputs(this.info.layout, outputs, this.params, this.candidates);
+      const c = this.candidates;
+      if (this.scratch.order.length < c.count) {
+        const n = c.count * 2;
+        this.scratch = { order: new Uint32Array(n), suppressed: new Uint8Array(n), keep: new Uint32Array(n) };
+      }
+      const kept = nonMaxSuppression(c, this.options.iou, this.options.maxDetections, this.scratch);
+      const detections: Detection[] = new Array(kept);
+      for (let k = 0; k < kept; k++) {
+        const i = this.scratch.keep[k]!;
+        const classId = c.classId[i]!;
+        detections[k] = {
+          classId,
+          label: this.info.labels[classId] ?? `class${classId}`,
+          score: c.score[i]!,
+          box: {
+            x1: toSourceX(geometry, c.x1[i]!),
+            y1: toSourceY(geometry, c.y1[i]!),
+            x2: toSourceX(geometry, c.x2[i]!),
+            y2: toSourceY(geometry, c.y2[i]!),
+          },
+        };
+      }
+      for (const name of this.session.outputNames) result[name]?.dispose?.();
+      this.lastTimings.preprocessMs = t1 - t0;
+      this.lastTimings.inferenceMs = t2 - t1;
+      this.lastTimings.postprocessMs = performance.now() - t2;
+      return detections;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Runs the model alone on whatever the input tensor holds (for benchmarks). */
+  async runModelOnly(): Promise<void> {
+    const result = await this.session.run({ [this.info.inputName]: this.inputTensor });
+    for (const name of this.session.outputNames) result[name]?.dispose?.();
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function asOutput(name: string, value: ort.OnnxValue | undefined, path: string): OutputTensor {
+  if (!value || value.type !== "float32") {
+    throw new ModelLoadError(
+      `model ${path}: output ${name} is ${value?.type ?? "missing"}, expected float32`,
+    );
+  }
+  return { name, dims: value.dims, data: value.data as Float32Array };
+}
+
+async function createSession(
+  bytes: Buffer,
+  path: string,
+  options: DetectorOptions,
+  warn: (m: string) => void,
+): Promise<{ session: ort.InferenceSession; providers: string[] }> {
+  const supported = new Set(ort.listSupportedBackends().map((b) => b.name));
+  const wanted = options.executionProviders.filter((ep) => {
+    if (ep === "cpu" || supported.has(ep)) return true;
+    warn(`execution provider ${ep} is not available in this onnxruntime-node build; using the others`);
+    return false;
+  });
+  const attempt = async (providers: string[]) =>
+    ort.InferenceSession.create(bytes, {
+      executionProviders: providers,
+      graphOptimizationLevel: options.graphOptimization,
+      ...(options.threads > 0 ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    });
+  const providers = wanted.length > 0 ? wanted : ["cpu"];
+  try {
+    return { session: await attempt(providers), providers };
+  } catch (err) {
+    if (providers.some((p) => p !== "cpu")) {
+      warn(
+        `could not start ${providers.join(", ")} (${(err as Error).message.split("\n")[0]}); falling back to CPU`,
+      );
+      try {
+        return { session: await attempt(["cpu"]), providers: ["cpu"] };
+      } catch (cpuErr) {
+        err = cpuErr;
+      }
+    }
+    throw new ModelLoadError(
+      `ONNX Runtime could not load ${path} (${bytes.length} bytes): ${(err as Error).message.split("\n")[0]}. ` +
+        "Expected a complete ONNX model file; a truncated download or a non-ONNX file gives this error.",
+    );
+  }
+}
+
+function describeModel(
+  descriptor: ModelDescriptor | undefined,
+  bytes: Buffer,
+  path: string,
+  inputMeta: ort.InferenceSession.ValueMetadata,
+): ModelSetup {
+  const shape = inputMeta.isTensor ? inputMeta.shape : [];
+  const dimH = typeof shape[2] === "number" ? shape[2] : undefined;
+  const dimW = typeof shape[3] === "number" ? shape[3] : undefined;
+  if (descriptor) {
+    if (
+      (dimW !== undefined && dimW !== descriptor.input.width) ||
+      (dimH !== undefined && dimH !== descriptor.input.height)
+    ) {
+      throw new ModelLoadError(
+        `model ${path} takes input [${shape.join(", ")}] but manifest entry ${descriptor.id} says ` +
+          `${descriptor.input.width}x${descriptor.input.height}`,
+      );
+    }
+    return {
+      id: descriptor.id,
+      license: descriptor.license,
+      width: descriptor.input.width,
+      height: descriptor.input.height,
+      preprocess: descriptor.preprocess,
+      strides: descriptor.strides,
+      declaredLayout: descriptor.layout,
+      labels: COCO80_LABELS,
+      configuredFrom: "manifest",
+    };
+  }
+  let meta: Map<string, string>;
+  try {
+    meta = readOnnxMetadata(bytes);
+  } catch (err) {
+    throw new ModelLoadError(`model ${path} is not a readable ONNX file: ${(err as Error).message}`);
+  }
+  const names = meta.has("names") ? parseUltralyticsNames(meta.get("names")!) : undefined;
+  const imgsz = meta.has("imgsz") ? parseImgsz(meta.get("imgsz")!) : undefined;
+  const width = dimW ?? imgsz?.width;
+  const height = dimH ?? imgsz?.height;
+  if (!width || !height) {
+    throw new ModelLoadError(
+      `model ${path} has a dynamic input shape [${shape.join(", ")}] and no imgsz metadata; export it with a fixed size`,
+    );
+  }
+  const stride = Number(meta.get("stride") ?? "32");
+  const defaults = ultralyticsDefaults(width, height);
+  const license = meta.get("license") ?? "unknown";
+  return {
+    id: path.split("/").pop() ?? path,
+    license: license.includes("AGPL") ? "AGPL-3.0" : license,
+    width,
+    height,
+    preprocess: defaults.preprocess,
+    strides: stride === 32 ? defaults.strides : [8, 16, 32, 64].filter((s) => s <= stride),
+    declaredLayout: undefined,
+    labels: names ?? COCO80_LABELS,
+    configuredFrom: names ? "ultralytics-metadata" : "defaults",
+  };
+}
