@@ -305,14 +305,19 @@ export function decodeOutputs(
   out.reset();
   switch (layout) {
     case "ultralytics":
-      return decodeUltralytics(outputs[0]!, p, out);
+      decodeUltralytics(outputs[0]!, p, out);
+      return;
     case "yolov5":
-      return decodeYolov5(outputs[0]!, p, out);
+      decodeYolov5(outputs[0]!, p, out);
+      return;
     case "end2end":
-      return decodeEnd2End(outputs[0]!, p, out);
+      decodeEnd2End(outputs[0]!, p, out);
+      return;
     case "yolox":
-      return decodeYolox(outputs[0]!, p, out);
+      decodeYolox(outputs[0]!, p, out);
+      return;
     case "picodet":
-      return decodePicodet(outputs, p, out);
+      decodePicodet(outputs, p, out);
+      return;
   }
 }

@@ -201,7 +201,7 @@ export class OnnxDetector {
 }
 
 function asOutput(name: string, value: ort.OnnxValue | undefined, path: string): OutputTensor {
-  if (!value || value.type !== "float32") {
+  if (value?.type !== "float32") {
     throw new ModelLoadError(
       `model ${path}: output ${name} is ${value?.type ?? "missing"}, expected float32`,
     );
@@ -230,7 +230,8 @@ async function createSession(
   const providers = wanted.length > 0 ? wanted : ["cpu"];
   try {
     return { session: await attempt(providers), providers };
-  } catch (err) {
+  } catch (firstErr) {
+    let err = firstErr;
     if (providers.some((p) => p !== "cpu")) {
       warn(
         `could not start ${providers.join(", ")} (${(err as Error).message.split("\n")[0]}); falling back to CPU`,
