@@ -126,3 +126,14 @@ export class Preprocessor {
     }
   }
 }
+
+/** Width and height of an encoded image, from its header. */
+export async function encodedImageSize(data: Buffer): Promise<{ width: number; height: number }> {
+  try {
+    const meta = await sharp(data).metadata();
+    if (meta.width && meta.height) return { width: meta.width, height: meta.height };
+  } catch (err) {
+    throw new ImageDecodeError(`not a decodable image: ${(err as Error).message}`);
+  }
+  throw new ImageDecodeError("image has no size");
+}

@@ -1,0 +1,140 @@
+import { Command, Option } from "commander";
+import { ConfigError, loadConfigFile } from "../config/load.ts";
+import { fetchModel } from "../detect/fetch-model.ts";
+import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
+import { runDetect } from "./detect-command.ts";
+import { runEvalDetect } from "./eval-detect-command.ts";
+import { progressBar } from "./progress.ts";
+
+const defaultModelDir = process.env.MODEL_DIR ?? "models";
+
+function modelOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--model <id|path>", "model id from the manifest or path to an .onnx file").default(
+        loadManifest().defaultModel,
+      ),
+    )
+    .addOption(
+      new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
+    )
+    .option("--iou <x>", "NMS IoU threshold", "0.45")
+    .option(
+      "--classes <list>",
+      "comma-separated class names to keep (default: person,bicycle,car,motorcycle,bus,truck)",
+    )
+    .option("--threads <n>", "inference threads, 0 = one per core", "0");
+}
+
+async function exit(code: Promise<number> | number): Promise<void> {
+  process.exitCode = await code;
+}
+
+const program = new Command()
+  .name("counter")
+  .description(
+    "Edge counter for pedestrians, cyclists and vehicles: counts on the device, images never leave it.",
+  )
+  .showHelpAfterError();
+
+const config = program.command("config").description("work with device configuration files");
+config
+  .command("check")
+  .argument("<file>", "YAML configuration file")
+  .description("validate a configuration file and print every problem with its path")
+  .action((file: string) => {
+    const c = loadConfigFile(file);
+    process.stdout.write(
+      `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
+    );
+    const m = findModel(c.model.id);
+    const lw = m && licenseWarning(m);
+    if (lw) process.stderr.write(`warning: ${lw}\n`);
+  });
+
+const model = program.command("model").description("list and fetch detector models");
+model
+  .command("list")
+  .description("models in the manifest")
+  .action(() => {
+    const m = loadManifest();
+    for (const d of m.models) {
+      const mark = d.id === m.defaultModel ? " (default)" : "";
+      process.stdout.write(
+        `${d.id.padEnd(18)} ${d.license.padEnd(11)} ${d.input.width}x${d.input.height}  ${d.name}${mark}\n`,
+      );
+    }
+    process.stdout.write(
+      "\nAGPL-3.0 models (Ultralytics) oblige you to publish the source of a networked service that uses them.\n",
+    );
+  });
+model
+  .command("fetch")
+  .argument("<id>", "model id from the manifest")
+  .description("download a model, verify its sha256 and write it atomically")
+  .addOption(new Option("--dir <dir>", "target folder (env MODEL_DIR)").default(defaultModelDir))
+  .option("--url <url>", "download from this mirror instead of the manifest URL (sha256 still checked)")
+  .option("--force", "download even if a verified copy exists")
+  .action(async (id: string, o: { dir: string; url?: string; force?: boolean }) => {
+    const d = findModel(id);
+    if (!d) {
+      process.stderr.write(
+        `error: unknown model "${id}"; known: ${loadManifest()
+          .models.map((m) => m.id)
+          .join(", ")}\n`,
+      );
+      process.exitCode = 2;
+      return;
+    }
+    const lw = licenseWarning(d);
+    if (lw) process.stderr.write(`warning: ${lw}\n`);
+    const bar = progressBar(`fetching ${id}`, " bytes");
+    const r = await fetchModel(d, o.dir, {
+      ...(o.url ? { url: o.url } : {}),
+      ...(o.force ? { force: true } : {}),
+      progress: {
+        start: (t) => bar.start(t ?? d.bytes ?? 0, 0),
+        update: (v) => bar.update(v),
+        stop: () => bar.stop(),
+      },
+    });
+    process.stdout.write(
+      `${r.downloaded ? "fetched" : "already present"}: ${r.path} (${r.bytes} bytes, sha256 ${r.sha256})\n`,
+    );
+  });
+
+modelOptions(
+  program
+    .command("detect")
+    .argument("<images...>", "JPEG/PNG files")
+    .description("run the detector on images and print the detections")
+    .option("--conf <x>", "confidence threshold", "0.3")
+    .option("--json", "machine-readable output"),
+).action((images: string[], o) => exit(runDetect(images, o)));
+
+const evaluate = program.command("eval").description("measure accuracy");
+modelOptions(
+  evaluate
+    .command("detect")
+    .description("COCO-style AP50 and AP50-95 per class on images with YOLO txt labels")
+    .requiredOption("--images <dir>", "folder of images")
+    .requiredOption("--labels <dir>", "folder of YOLO labels with the same stems")
+    .option(
+      "--crowd <file>",
+      "COCO iscrowd regions to ignore (default: crowd.json beside the images folder, if present)",
+    )
+    .option("--conf <x>", "confidence threshold (COCO evaluation uses a low one)", "0.001")
+    .option("--json", "machine-readable output"),
+).action((o) => exit(runEvalDetect(o)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

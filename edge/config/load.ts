@@ -1,0 +1,164 @@
+import { readFileSync } from "node:fs";
+import type { TSchema } from "@sinclair/typebox";
+import { Value, ValueErrorType } from "@sinclair/typebox/value";
+import { parseDocument } from "yaml";
+import { type Config, ConfigSchema } from "./schema.ts";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly source: string,
+    /** One line per problem, each starting with the field's path. */
+    readonly problems: readonly string[],
+  ) {
+    super(`${source}: invalid configuration\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+/** `/lines/1/points` -> `lines[1].points` */
+export function formatPath(pointer: string): string {
+  if (pointer === "") return "(root)";
+  let out = "";
+  for (const part of pointer.split("/").slice(1)) {
+    const key = part.replace(/~1/g, "/").replace(/~0/g, "~");
+    out += /^\d+$/.test(key) ? `[${key}]` : out === "" ? key : `.${key}`;
+  }
+  return out;
+}
+
+interface SchemaWithExtras {
+  minItems?: number;
+  maxItems?: number;
+  "x-noun"?: string;
+  anyOf?: { const?: unknown }[];
+}
+
+function describeError(type: ValueErrorType, schema: TSchema, message: string, value: unknown): string {
+  const s = schema as TSchema & SchemaWithExtras;
+  switch (type) {
+    case ValueErrorType.ArrayMinItems:
+      return `expected at least ${s.minItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
+    case ValueErrorType.ObjectAdditionalProperties:
+      return "unknown key";
+    case ValueErrorType.ObjectRequiredProperty:
+      return "required";
+    case ValueErrorType.Union: {
+      const consts = s.anyOf?.map((o) => o.const).filter((c) => c !== undefined);
+      if (consts && consts.length === s.anyOf?.length) {
+        return `expected one of ${consts.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(value)}`;
+      }
+      return message.toLowerCase();
+    }
+    default:
+      return `${message.charAt(0).toLowerCase()}${message.slice(1)}${value === undefined || typeof value === "object" ? "" : `, got ${JSON.stringify(value)}`}`;
+  }
+}
+
+/** Replaces `${NAME}` in every string with the environment variable, so secrets stay out of the file. */
+function interpolateEnv(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return "";
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, `${path}/${i}`, env, problems));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, `${path}/${k}`, env, problems);
+    return out;
+  }
+  return value;
+}
+
+/** Checks that the schema cannot express: unique names, distinct line sides, known model classes. */
+function crossChecks(config: Config): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  config.lines.forEach((line, i) => {
+    const prev = seen.get(line.name);
+    if (prev) problems.push(`lines[${i}].name: "${line.name}" is already used by ${prev}`);
+    else seen.set(line.name, `lines[${i}]`);
+    if (line.from === line.to)
+      problems.push(`lines[${i}].to: must differ from lines[${i}].from ("${line.from}")`);
+    for (let p = 1; p < line.points.length; p++) {
+      const [ax, ay] = line.points[p - 1]!;
+      const [bx, by] = line.points[p]!;
+      if (ax === bx && ay === by) problems.push(`lines[${i}].points[${p}]: repeats the previous point`);
+    }
+  });
+  config.zones.forEach((zone, i) => {
+    const prev = seen.get(zone.name);
+    if (prev) problems.push(`zones[${i}].name: "${zone.name}" is already used by ${prev}`);
+    else seen.set(zone.name, `zones[${i}]`);
+    let twiceArea = 0;
+    zone.polygon.forEach(([x1, y1], k) => {
+      const [x2, y2] = zone.polygon[(k + 1) % zone.polygon.length]!;
+      twiceArea += x1 * y2 - x2 * y1;
+    });
+    if (Math.abs(twiceArea) < 1e-6) problems.push(`zones[${i}].polygon: has no area`);
+  });
+  const t = config.mqtt.tls;
+  if ((t.cert === undefined) !== (t.key === undefined))
+    problems.push("mqtt.tls: cert and key must be given together");
+  if (config.mqtt.password !== undefined && config.mqtt.username === undefined) {
+    problems.push("mqtt.username: required when mqtt.password is set");
+  }
+  const loopback =
+    config.api.host === "127.0.0.1" || config.api.host === "::1" || config.api.host === "localhost";
+  if (!loopback && config.api.token === undefined) {
+    problems.push(`api.token: required when api.host is ${config.api.host} (not loopback)`);
+  }
+  return problems;
+}
+
+/** Validates a parsed config object: fills defaults, reports every problem with its path. */
+export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ConfigError(source, [
+      "(root): expected a mapping with device, camera, model, lines, zones, mqtt, api",
+    ]);
+  }
+  const interpolated = interpolateEnv(raw, "", env, problems);
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(interpolated));
+  for (const e of Value.Errors(ConfigSchema, withDefaults)) {
+    problems.push(`${formatPath(e.path)}: ${describeError(e.type, e.schema, e.message, e.value)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const config = withDefaults as Config;
+  const more = crossChecks(config);
+  if (more.length > 0) throw new ConfigError(source, more);
+  return config;
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(path, [
+      `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    ]);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      path,
+      doc.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
+    );
+  }
+  return parseConfig(doc.toJS(), path, env);
+}
+
+/** A copy safe to show or serve: secrets replaced by "***". */
+export function redactConfig(config: Config): Config {
+  const copy = structuredClone(config);
+  if (copy.mqtt.password !== undefined) copy.mqtt.password = "***";
+  if (copy.api.token !== undefined) copy.api.token = "***";
+  return copy;
+}

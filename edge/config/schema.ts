@@ -1,0 +1,189 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { DEFAULT_COUNTED_CLASSES } from "../detect/coco-labels.ts";
+
+/**
+ * The one description of a device's configuration: TypeScript types, defaults and the JSON Schema
+ * in docs/config.schema.json all come from here. Every object rejects unknown keys so typos are reported.
+ */
+
+const strict = { additionalProperties: false } as const;
+
+function oneOf<const T extends readonly string[]>(
+  values: T,
+  options: { default?: T[number]; description?: string } = {},
+) {
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  );
+}
+
+/** A point in relative image coordinates: x and y from 0 (left/top) to 1 (right/bottom). */
+const RelativePoint = Type.Tuple(
+  [Type.Number({ minimum: 0, maximum: 1 }), Type.Number({ minimum: 0, maximum: 1 })],
+  { description: "[x, y] as fractions of the frame width and height (0..1), origin top-left" },
+);
+
+const Name = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9][A-Za-z0-9 _.-]*$" });
+
+export const DeviceSchema = Type.Object(
+  {
+    id: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: "^[A-Za-z0-9][A-Za-z0-9_-]*$",
+      description: "Stable device id: MQTT client id and topic segment. Letters, digits, _ and -.",
+    }),
+    name: Type.String({ default: "", description: "Human-readable name shown on dashboards" }),
+    location: Type.Object(
+      {
+        latitude: Type.Number({ minimum: -90, maximum: 90 }),
+        longitude: Type.Number({ minimum: -180, maximum: 180 }),
+        description: Type.String({ default: "" }),
+      },
+      strict,
+    ),
+  },
+  strict,
+);
+
+export const CameraSchema = Type.Object(
+  {
+    source: Type.String({
+      minLength: 1,
+      description: "rtsp://, http(s)://, a video file, /dev/videoN, 'rpicam' or a folder of images",
+    }),
+    fps: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 60,
+      default: 10,
+      description: "Frames per second to analyse",
+    }),
+  },
+  strict,
+);
+
+export const ModelSchema = Type.Object(
+  {
+    id: Type.String({
+      minLength: 1,
+      default: "yolox-nano",
+      description: "A model id from models/manifest.json, or a path to an .onnx file",
+    }),
+    dir: Type.String({ default: "models", description: "Folder holding fetched model files" }),
+    threads: Type.Integer({
+      minimum: 0,
+      maximum: 64,
+      default: 0,
+      description: "Inference threads; 0 = one per core",
+    }),
+    graphOptimization: oneOf(["disabled", "basic", "extended", "all"], { default: "all" }),
+    executionProviders: Type.Array(oneOf(["cpu", "cuda", "tensorrt"]), {
+      minItems: 1,
+      default: ["cpu"],
+      description:
+        "In order of preference; an unavailable one is skipped with a warning, CPU is the fallback",
+    }),
+    confidence: Type.Number({ minimum: 0.01, maximum: 1, default: 0.3 }),
+    iou: Type.Number({ minimum: 0.05, maximum: 1, default: 0.45, description: "NMS IoU threshold" }),
+    classes: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      default: [...DEFAULT_COUNTED_CLASSES],
+      description: "Model class names to keep",
+    }),
+    maxDetections: Type.Integer({ minimum: 1, maximum: 1000, default: 300 }),
+  },
+  strict,
+);
+
+export const LineSchema = Type.Object(
+  {
+    name: Name,
+    points: Type.Array(RelativePoint, {
+      minItems: 2,
+      "x-noun": "points",
+      description: "Two or more points: a segment or polyline",
+    }),
+    from: Type.String({ minLength: 1, default: "A", description: "Name of the side a crossing starts on" }),
+    to: Type.String({ minLength: 1, default: "B", description: "Name of the other side" }),
+  },
+  strict,
+);
+
+export const ZoneSchema = Type.Object(
+  {
+    name: Name,
+    polygon: Type.Array(RelativePoint, { minItems: 3, "x-noun": "points" }),
+    dwellThresholdSec: Type.Number({
+      minimum: 0,
+      default: 30,
+      description: "Time inside above which a visitor counts as staying rather than passing through",
+    }),
+  },
+  strict,
+);
+
+export const MqttSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    url: Type.String({ default: "mqtt://127.0.0.1:1883", pattern: "^(mqtts?|wss?|tcp|ssl)://" }),
+    baseTopic: Type.String({ default: "counter", minLength: 1, pattern: "^[^#+]+$" }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(
+      Type.String({ description: "Secret: write ${ENV_NAME} to read it from the environment" }),
+    ),
+    protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
+      default: 4,
+      description: "4 = MQTT 3.1.1, 5 = MQTT 5",
+    }),
+    tls: Type.Object(
+      {
+        ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
+        cert: Type.Optional(Type.String({ description: "Path to a client certificate (PEM)" })),
+        key: Type.Optional(Type.String({ description: "Path to the client key (PEM)" })),
+        rejectUnauthorized: Type.Boolean({ default: true }),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  { ...strict, default: {} },
+);
+
+export const ApiSchema = Type.Object(
+  {
+    host: Type.String({
+      default: "127.0.0.1",
+      description: "Bind address; anything but loopback requires a token",
+    }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    token: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: "Bearer token; write ${ENV_NAME} to read it from the environment",
+      }),
+    ),
+  },
+  { ...strict, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    device: DeviceSchema,
+    camera: CameraSchema,
+    model: Type.Object(ModelSchema.properties, { ...strict, default: {} }),
+    lines: Type.Array(LineSchema, { default: [] }),
+    zones: Type.Array(ZoneSchema, { default: [] }),
+    mqtt: MqttSchema,
+    api: ApiSchema,
+  },
+  {
+    ...strict,
+    $id: "https://github.com/edge-counter/edge-counter/docs/config.schema.json",
+    title: "Edge counter device configuration",
+  },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type LineConfig = Static<typeof LineSchema>;
+export type ZoneConfig = Static<typeof ZoneSchema>;
+export type ModelConfig = Static<typeof ModelSchema>;

@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ModelDescriptor } from "./model-descriptor.ts";
+
+export class ModelFetchError extends Error {
+  override readonly name = "ModelFetchError";
+}
+
+export interface FetchProgress {
+  start(totalBytes: number | undefined): void;
+  update(receivedBytes: number): void;
+  stop(): void;
+}
+
+export interface FetchResult {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** False when a verified copy was already there. */
+  readonly downloaded: boolean;
+}
+
+async function existingDigest(path: string): Promise<string | undefined> {
+  try {
+    await stat(path);
+  } catch {
+    return undefined;
+  }
+  const hash = createHash("sha256");
+  const { createReadStream } = await import("node:fs");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
+}
+
+/**
+ * Downloads a manifest model into `dir`: streams to a temporary file beside the target while hashing,
+ * and renames it into place only when the sha256 matches. A mismatch leaves nothing behind.
+ */
+export async function fetchModel(
+  model: Pick<ModelDescriptor, "id" | "file" | "url" | "sha256" | "otherSha256">,
+  dir: string,
+  options: { url?: string; progress?: FetchProgress; force?: boolean } = {},
+): Promise<FetchResult> {
+  const target = resolve(join(dir, model.file));
+  const accepted = [model.sha256, ...model.otherSha256];
+  if (!options.force) {
+    const digest = await existingDigest(target);
+    if (digest && accepted.includes(digest)) {
+      const { size } = await stat(target);
+      return { path: target, bytes: size, sha256: digest, downloaded: false };
+    }
+  }
+  await mkdir(dir, { recursive: true });
+  const url = options.url ?? model.url;
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: "follow" });
+  } catch (err) {
+    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    throw new ModelFetchError(`cannot download ${model.id} from ${url}: ${cause}`);
+  }
+  if (!response.ok || !response.body) {
+    throw new ModelFetchError(
+      `cannot download ${model.id} from ${url}: HTTP ${response.status} ${response.statusText}`,
+    );
+  }
+  const lengthHeader = response.headers.get("content-length");
+  const total = lengthHeader ? Number(lengthHeader) : undefined;
+  const temporary = `${target}.part-${process.pid}`;
+  const hash = createHash("sha256");
+  let received = 0;
+  options.progress?.start(total);
+  try {
+    const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    body.on("data", (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+      options.progress?.update(received);
+    });
+    await pipeline(body, createWriteStream(temporary, { flags: "wx" }));
+  } catch (err) {
+    await rm(temporary, { force: true });
+    throw new ModelFetchError(
+      `download of ${model.id} from ${url} failed after ${received} bytes: ${(err as Error).message}`,
+    );
+  } finally {
+    options.progress?.stop();
+  }
+  const digest = hash.digest("hex");
+  if (!accepted.includes(digest)) {
+    await rm(temporary, { force: true });
+    throw new ModelFetchError(
+      `refusing ${model.id} from ${url}: sha256 ${digest} (${received} bytes) does not match the expected ${model.sha256}; nothing was written`,
+    );
+  }
+  await rename(temporary, target);
+  return { path: target, bytes: received, sha256: digest, downloaded: true };
+}

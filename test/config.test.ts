@@ -1,0 +1,197 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, formatPath, loadConfigFile, parseConfig, redactConfig } from "../edge/config/load.ts";
+import { ConfigSchema } from "../edge/config/schema.ts";
+import { REPO_ROOT } from "./helpers/assets.ts";
+
+const minimal = {
+  device: { id: "dev-1", location: { latitude: 55.1, longitude: 12.2 } },
+  camera: { source: "rtsp://127.0.0.1/stream" },
+};
+
+function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = {}): readonly string[] {
+  try {
+    parseConfig(raw, "test.yaml", env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe("config", () => {
+  it("fills defaults for everything not given", () => {
+    const c = parseConfig(minimal, "t", {});
+    expect(c.model.id).toBe("yolox-nano");
+    expect(c.model.classes).toEqual(["person", "bicycle", "car", "motorcycle", "bus", "truck"]);
+    expect(c.camera.fps).toBe(10);
+    expect(c.mqtt.protocolVersion).toBe(4);
+    expect(c.mqtt.tls.rejectUnauthorized).toBe(true);
+    expect(c.api.host).toBe("127.0.0.1");
+    expect(c.lines).toEqual([]);
+  });
+
+  it.each([
+    [
+      {
+        ...minimal,
+        lines: [
+          {
+            name: "a",
+            points: [
+              [0.1, 0.1],
+              [0.9, 0.9],
+            ],
+          },
+          { name: "b", points: [[0.5, 0.5]] },
+        ],
+      },
+      "lines[1].points: expected at least 2 points, got 1",
+    ],
+    [{ ...minimal, camera: { source: "x", fsp: 5 } }, "camera.fsp: unknown key"],
+    [
+      { ...minimal, model: { graphOptimization: "fast" } },
+      'model.graphOptimization: expected one of "disabled", "basic", "extended", "all", got "fast"',
+    ],
+    [
+      {
+        ...minimal,
+        zones: [
+          {
+            name: "z",
+            polygon: [
+              [0, 0],
+              [1, 2],
+              [0, 1],
+            ],
+          },
+        ],
+      },
+      "zones[0].polygon[1][1]: expected number to be less or equal to 1, got 2",
+    ],
+    [{ device: minimal.device }, "camera: required"],
+    [
+      {
+        ...minimal,
+        lines: [
+          {
+            name: "a",
+            points: [
+              [0, 0],
+              [1, 1],
+            ],
+            from: "X",
+            to: "X",
+          },
+        ],
+      },
+      'lines[0].to: must differ from lines[0].from ("X")',
+    ],
+    [
+      {
+        ...minimal,
+        lines: [
+          {
+            name: "a",
+            points: [
+              [0, 0],
+              [1, 1],
+            ],
+          },
+          {
+            name: "a",
+            points: [
+              [0, 1],
+              [1, 0],
+            ],
+          },
+        ],
+      },
+      'lines[1].name: "a" is already used by lines[0]',
+    ],
+    [{ ...minimal, api: { host: "0.0.0.0" } }, "api.token: required when api.host is 0.0.0.0 (not loopback)"],
+    [
+      {
+        ...minimal,
+        zones: [
+          {
+            name: "flat",
+            polygon: [
+              [0, 0],
+              [0.5, 0.5],
+              [1, 1],
+            ],
+          },
+        ],
+      },
+      "zones[0].polygon: has no area",
+    ],
+  ])("reports %j as a problem with its path", (raw, expected) => {
+    expect(problemsOf(raw)).toContain(expected);
+  });
+
+  it("reports every problem at once, not just the first", () => {
+    const problems = problemsOf({ ...minimal, camera: { source: "", fps: -1 }, model: { iou: 7 } });
+    expect(problems.length).toBeGreaterThanOrEqual(3);
+    expect(problems.some((p) => p.startsWith("camera.source"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("camera.fps"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("model.iou"))).toBe(true);
+  });
+
+  it("reads secrets from the environment and redacts them", () => {
+    const raw = { ...minimal, mqtt: { username: "u", password: "${MQTT_PW}" } };
+    expect(problemsOf(raw, {})).toEqual(["mqtt.password: environment variable MQTT_PW is not set"]);
+    const c = parseConfig(raw, "t", { MQTT_PW: "s3cret" });
+    expect(c.mqtt.password).toBe("s3cret");
+    expect(JSON.stringify(redactConfig(c))).not.toContain("s3cret");
+  });
+
+  it("formats JSON pointers as field paths", () => {
+    expect(formatPath("/lines/1/points")).toBe("lines[1].points");
+    expect(formatPath("/zones/0/polygon/2/1")).toBe("zones[0].polygon[2][1]");
+  });
+
+  it("loads the shipped example", () => {
+    const c = loadConfigFile(join(REPO_ROOT, "examples/device.yaml"), { COUNTER_MQTT_PASSWORD: "pw" });
+    expect(c.lines[0]?.from).toBe("north");
+  });
+
+  it("reports YAML syntax errors with the line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const file = join(dir, "broken.yaml");
+    writeFileSync(file, "device:\n  id: [unclosed\n");
+    expect(() => loadConfigFile(file)).toThrow(/YAML line/);
+  });
+
+  it("keeps docs/config.schema.json in step with the schema (npm run schema)", () => {
+    const onDisk = JSON.parse(readFileSync(join(REPO_ROOT, "docs/config.schema.json"), "utf8"));
+    expect(onDisk).toEqual(JSON.parse(JSON.stringify(ConfigSchema)));
+  });
+
+  it("`counter config check` prints the problems and exits non-zero", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      "device: { id: d1, location: { latitude: 1, longitude: 2 } }\ncamera: { source: x }\nlines:\n  - { name: l, points: [[0, 0]] }\n",
+    );
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("lines[0].points: expected at least 2 points, got 1");
+    const ok = spawnSync(
+      process.execPath,
+      [join(REPO_ROOT, "bin/counter.js"), "config", "check", join(REPO_ROOT, "examples/device.yaml")],
+      {
+        encoding: "utf8",
+        env: { ...process.env, COUNTER_MQTT_PASSWORD: "pw" },
+      },
+    );
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain("valid");
+  });
+});
