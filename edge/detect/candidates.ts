@@ -10,6 +10,9 @@ export class Candidates {
   score: Float32Array;
   classId: Int32Array;
   count = 0;
+  /** Per-anchor scratch for decoders that scan class rows (best score and its class). */
+  private bestScore = new Float32Array(0);
+  private bestClass = new Int32Array(0);
 
   constructor(private capacity: number) {
     this.x1 = new Float32Array(capacity);
@@ -18,6 +21,15 @@ export class Candidates {
     this.y2 = new Float32Array(capacity);
     this.score = new Float32Array(capacity);
     this.classId = new Int32Array(capacity);
+  }
+
+  /** Scratch arrays of at least `n` entries, reused across frames. */
+  bestScratch(n: number): { bestScore: Float32Array; bestClass: Int32Array } {
+    if (this.bestScore.length < n) {
+      this.bestScore = new Float32Array(n);
+      this.bestClass = new Int32Array(n);
+    }
+    return { bestScore: this.bestScore, bestClass: this.bestClass };
   }
 
   reset(): void {

@@ -145,19 +145,36 @@ export function decodeUltralytics(t: OutputTensor, p: DecodeParams, out: Candida
   const n = t.dims[2]!;
   const nc = rows - 4;
   const d = t.data;
-  const conf = p.confThreshold;
   const allowed = p.allowed;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bestC = -1;
-    for (let c = 0, o = 4 * n + i; c < nc; c++, o += n) {
-      const s = d[o]!;
-      if (s > best) {
-        best = s;
-        bestC = c;
+  // The tensor is class-major and large (2.8 MB at 640): reading all of it is memory-bound. Scan only
+  // the kept classes' rows, then confirm on the few anchors above the threshold that no other class
+  // scores higher, which gives exactly the result of an arg-max over all classes.
+  const { bestScore, bestClass } = out.bestScratch(n);
+  bestScore.fill(p.confThreshold, 0, n);
+  bestClass.fill(-1, 0, n);
+  for (let c = 0; c < nc; c++) {
+    if (!allowed[c]) continue;
+    const row = (4 + c) * n;
+    for (let i = 0; i < n; i++) {
+      const s = d[row + i]!;
+      if (s > bestScore[i]! || (s === bestScore[i]! && bestClass[i]! < 0)) {
+        bestScore[i] = s;
+        bestClass[i] = c;
       }
     }
-    if (best < conf || bestC < 0 || !allowed[bestC]) continue;
+  }
+  for (let i = 0; i < n; i++) {
+    const bestC = bestClass[i]!;
+    if (bestC < 0) continue;
+    const best = bestScore[i]!;
+    let beaten = false;
+    for (let c = 0, o = 4 * n + i; c < nc; c++, o += n) {
+      if (!allowed[c] && (d[o]! > best || (d[o]! === best && c < bestC))) {
+        beaten = true;
+        break;
+      }
+    }
+    if (beaten) continue;
     const cx = d[i]!;
     const cy = d[n + i]!;
     const hw = d[2 * n + i]! / 2;

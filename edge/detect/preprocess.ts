@@ -3,6 +3,9 @@ import type { FramePixels } from "../domain/types.ts";
 import { computeGeometry, type InputGeometry, sameGeometry } from "./letterbox.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 
+// Frames are never reused, and libvips' operation cache would keep decoded pixels alive in memory.
+sharp.cache(false);
+
 export class ImageDecodeError extends Error {
   override readonly name = "ImageDecodeError";
 }
