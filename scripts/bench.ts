@@ -32,19 +32,26 @@ const f = (v: number) => v.toFixed(2).padStart(7);
 async function framesAt(width: number, height: number): Promise<Buffer[]> {
   return Promise.all(
     ["street.jpg", "dog.jpg", "person.jpg"].map((name) =>
-      sharp(readFileSync(`${DATA_DIR}/images/${name}`)).resize(width, height, { fit: "cover" }).jpeg({ quality: 85 }).toBuffer(),
+      sharp(readFileSync(`${DATA_DIR}/images/${name}`))
+        .resize(width, height, { fit: "cover" })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
     ),
   );
 }
 
 async function rawFrames(jpegs: Buffer[], width: number, height: number): Promise<Buffer[]> {
-  return Promise.all(jpegs.map((j) => sharp(j).resize(width, height, { fit: "fill" }).removeAlpha().raw().toBuffer()));
+  return Promise.all(
+    jpegs.map((j) => sharp(j).resize(width, height, { fit: "fill" }).removeAlpha().raw().toBuffer()),
+  );
 }
 
 async function benchDetect(): Promise<void> {
   const manifest = loadManifest();
   const ids = args.models ? args.models.split(",") : manifest.models.map((m) => m.id);
-  console.log(`\n## detect: ${iterations} frames per row after warm-up, threads=${args.threads === "0" ? "auto" : args.threads}`);
+  console.log(
+    `\n## detect: ${iterations} frames per row after warm-up, threads=${args.threads === "0" ? "auto" : args.threads}`,
+  );
   console.log("ms per frame, median (p90); ratio = (prepare + post) / model");
   console.log(
     `${"model".padEnd(18)} ${"frame".padEnd(10)} ${"path".padEnd(22)} ${"prepare".padStart(17)} ${"model".padStart(17)} ${"post".padStart(17)}  ratio`,
@@ -67,15 +74,30 @@ async function benchDetect(): Promise<void> {
       [1920, 1080],
     ] as const) {
       const jpegs = await framesAt(w, h);
-      const g = computeGeometry(w, h, desc.input.width, desc.input.height, desc.preprocess.resize, desc.preprocess.padPlacement);
+      const g = computeGeometry(
+        w,
+        h,
+        desc.input.width,
+        desc.input.height,
+        desc.preprocess.resize,
+        desc.preprocess.padPlacement,
+      );
       const scaled = await rawFrames(jpegs, g.resizedWidth, g.resizedHeight);
       const fullRaw = await rawFrames(jpegs, w, h);
       const paths: [string, (i: number) => FramePixels][] = [
         ["jpeg (decode+resize)", (i) => ({ kind: "encoded", data: jpegs[i % jpegs.length]! })],
-        ["raw rgb full size", (i) => ({ kind: "rgb", data: fullRaw[i % fullRaw.length]!, width: w, height: h })],
+        [
+          "raw rgb full size",
+          (i) => ({ kind: "rgb", data: fullRaw[i % fullRaw.length]!, width: w, height: h }),
+        ],
         [
           "raw rgb model-sized",
-          (i) => ({ kind: "rgb", data: scaled[i % scaled.length]!, width: g.resizedWidth, height: g.resizedHeight }),
+          (i) => ({
+            kind: "rgb",
+            data: scaled[i % scaled.length]!,
+            width: g.resizedWidth,
+            height: g.resizedHeight,
+          }),
         ],
       ];
       for (const [name, frame] of paths) {
@@ -100,7 +122,9 @@ async function benchDetect(): Promise<void> {
 }
 
 const sections: Record<string, () => Promise<void>> = { detect: benchDetect };
-console.log(`# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+console.log(
+  `# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
+);
 for (const [name, fn] of Object.entries(sections)) {
   if (args.section === "all" || args.section === name) await fn();
 }
