@@ -34,3 +34,70 @@ export interface Detection {
   readonly score: number;
   readonly box: Box;
 }
+
+export interface Point {
+  readonly x: number;
+  readonly y: number;
+}
+
+export type TrackState = "tentative" | "confirmed" | "lost" | "removed";
+
+/**
+ * A tracked object. Lives only inside the process: track ids, boxes and trajectories never leave it.
+ * Velocity is in source pixels per second.
+ */
+export interface Track {
+  readonly id: number;
+  readonly box: Box;
+  readonly velocity: Point;
+  /** The detector label that won the vote over the track's life. */
+  readonly category: string;
+  /** Summed detection scores per label. */
+  readonly categoryVotes: ReadonlyMap<string, number>;
+  readonly state: TrackState;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  /** Frames in which a detection was matched to the track. */
+  readonly hits: number;
+}
+
+/** What the tracker hands to the next stages after each frame. */
+export interface TrackUpdate {
+  readonly tsMs: number;
+  /** Tentative, confirmed and lost tracks (lost ones keep their predicted box). */
+  readonly tracks: readonly Track[];
+  /** Tracks that ended with this frame; downstream state for them can be freed. */
+  readonly removed: readonly Track[];
+}
+
+/** How a road user travels, after person + bicycle fusion and category grouping. */
+export type Mode = string;
+
+/** A tracked road user as the counting stage sees it. */
+export interface RoadUser {
+  readonly trackId: number;
+  readonly box: Box;
+  readonly mode: Mode;
+  readonly confirmed: boolean;
+  /** False while lost: the box is a prediction, not a detection. */
+  readonly seen: boolean;
+}
+
+export interface Crossing {
+  readonly line: string;
+  readonly from: string;
+  readonly to: string;
+  readonly mode: Mode;
+  readonly tsMs: number;
+}
+
+export interface ZoneEvent {
+  readonly zone: string;
+  readonly kind: "enter" | "exit";
+  readonly mode: Mode;
+  readonly tsMs: number;
+  /** Time spent inside, on exit. */
+  readonly dwellSec: number | null;
+  /** On exit: whether the dwell reached the zone's threshold. */
+  readonly staying: boolean | null;
+}

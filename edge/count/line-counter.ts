@@ -1,0 +1,162 @@
+import { type Anchor, anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
+import type { Crossing, Point, RoadUser } from "../domain/types.ts";
+import { Handover } from "./handover.ts";
+
+export interface LineSpec {
+  readonly name: string;
+  /** In source pixels; two points for a segment, more for a polyline. */
+  readonly points: readonly Point[];
+  /** Side on the left when walking the line from its first to its last point, as seen on the image. */
+  readonly from: string;
+  readonly to: string;
+}
+
+export interface LineCounterOptions {
+  readonly anchor: Anchor;
+  /** How far past the line (in the object's box heights) the anchor must get before a crossing counts. */
+  readonly minDistance: number;
+  /** How near (in box heights) a new track must be born to a vanished one to take over its state. */
+  readonly handoverRadius: number;
+  /** How long a vanished track's state waits for a successor, in seconds. */
+  readonly handoverWindowSec: number;
+}
+
+export const DEFAULT_LINE_OPTIONS: LineCounterOptions = {
+  anchor: "bottom-center",
+  minDistance: 0.15,
+  handoverRadius: 1,
+  handoverWindowSec: 3,
+};
+
+const FROM_TO = 1;
+const TO_FROM = 2;
+
+interface TrackLineState {
+  /** Committed side: -1 the `from` side, +1 the `to` side, 0 not yet known. */
+  side: -1 | 0 | 1;
+  /** The anchor's path met the finite line since it left the committed side. */
+  crossed: boolean;
+  /** Directions already counted for this track (FROM_TO | TO_FROM). */
+  counted: number;
+  /** A crossing completed while the track was still tentative: emitted once it is confirmed. */
+  pending: number;
+  lastX: number;
+  lastY: number;
+  hasLast: boolean;
+  wasSeen: boolean;
+}
+
+/**
+ * Counts crossings of one line. A crossing needs the anchor's path to meet the finite line and the
+ * anchor to get a minimum distance past it (hysteresis), so jitter on the line counts nothing. Only
+ * confirmed tracks count, each at most once per direction; crossing back counts the other direction.
+ */
+export class LineCounter {
+  private readonly states = new Map<number, TrackLineState>();
+  private readonly handover: Handover<TrackLineState>;
+  private readonly out: Crossing[] = [];
+
+  constructor(
+    readonly line: LineSpec,
+    readonly options: LineCounterOptions = DEFAULT_LINE_OPTIONS,
+  ) {
+    if (line.points.length < 2) throw new Error(`line ${line.name}: needs at least 2 points`);
+    this.handover = new Handover(options.handoverWindowSec * 1000);
+  }
+
+  /** Crossings completed in this frame. `removedIds` are tracks the tracker ended. */
+  update(users: readonly RoadUser[], tsMs: number, removedIds: readonly number[] = []): readonly Crossing[] {
+    this.out.length = 0;
+    // An ended track's state may still wait in the handover for a successor; here it is freed.
+    for (const id of removedIds) this.states.delete(id);
+    for (const u of users) {
+      let s = this.states.get(u.trackId);
+      const a = anchorPoint(u.box, this.options.anchor);
+      const height = Math.max(1, u.box.y2 - u.box.y1);
+      if (!u.seen) {
+        // Lost: the box is a prediction. Offer the state to a successor born nearby.
+        if (s?.wasSeen && s.hasLast) this.handover.add(u.trackId, s.lastX, s.lastY, u.mode, tsMs, s);
+        if (s) s.wasSeen = false;
+        continue;
+      }
+      if (!s) {
+        const taken = this.handover.take(a.x, a.y, u.mode, this.options.handoverRadius * height, tsMs);
+        if (taken) this.states.delete(taken.trackId);
+        s = taken
+          ? { ...taken.state, wasSeen: true }
+          : {
+              side: 0,
+              crossed: false,
+              counted: 0,
+              pending: 0,
+              lastX: 0,
+              lastY: 0,
+              hasLast: false,
+              wasSeen: true,
+            };
+        this.states.set(u.trackId, s);
+      } else if (!s.wasSeen) {
+        this.handover.drop(u.trackId);
+        s.wasSeen = true;
+      }
+      this.step(s, a.x, a.y, height);
+      if (s.pending !== 0 && u.confirmed) {
+        for (const dir of [FROM_TO, TO_FROM]) if (s.pending & dir) this.emit(dir, u, tsMs);
+        s.pending = 0;
+      }
+    }
+    this.handover.prune(tsMs);
+    return this.out;
+  }
+
+  private step(s: TrackLineState, x: number, y: number, height: number): void {
+    const pts = this.line.points;
+    if (s.hasLast && !s.crossed) {
+      for (let i = 1; i < pts.length; i++) {
+        const p = pts[i - 1]!;
+        const q = pts[i]!;
+        if (segmentsIntersect(s.lastX, s.lastY, x, y, p.x, p.y, q.x, q.y)) {
+          s.crossed = true;
+          break;
+        }
+      }
+    }
+    s.lastX = x;
+    s.lastY = y;
+    s.hasLast = true;
+    const { side, distance } = sideOfPolyline(pts, x, y);
+    if (side === 0 || distance < Math.max(1, this.options.minDistance * height)) return;
+    if (s.side === 0) {
+      s.side = side;
+      s.crossed = false;
+      return;
+    }
+    if (side !== s.side) {
+      if (s.crossed) {
+        const dir = s.side < 0 ? FROM_TO : TO_FROM;
+        if (!(s.counted & dir)) {
+          s.counted |= dir;
+          s.pending |= dir;
+        }
+      }
+      s.side = side;
+    }
+    s.crossed = false;
+  }
+
+  private emit(dir: number, u: RoadUser, tsMs: number): void {
+    const forward = dir === FROM_TO;
+    this.out.push({
+      line: this.line.name,
+      from: forward ? this.line.from : this.line.to,
+      to: forward ? this.line.to : this.line.from,
+      mode: u.mode,
+      tsMs,
+    });
+  }
+
+  /** Per-track state held (bounded by the live tracks plus the handover window). */
+  get size(): number {
+    return this.states.size + this.handover.size;
+  }
+}

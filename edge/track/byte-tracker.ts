@@ -1,0 +1,272 @@
+import { iou } from "../domain/geometry.ts";
+import type { Box, Detection, Point, Track, TrackState, TrackUpdate } from "../domain/types.ts";
+import { assignMinCost } from "./hungarian.ts";
+import { AxisFilter } from "./kalman.ts";
+
+export interface TrackerOptions {
+  /** Detections at or above this score take part in the first association. */
+  readonly highScore: number;
+  /** Detections between this and highScore rescue tracks in the second association; lower ones are ignored. */
+  readonly lowScore: number;
+  /** A new track starts only from a detection at or above this score. */
+  readonly newTrackScore: number;
+  /** Minimum IoU for the first association (tracked and lost tracks vs high-score detections). */
+  readonly matchIou: number;
+  /** Minimum IoU for the second association (tracked tracks vs low-score detections). */
+  readonly lowMatchIou: number;
+  /** Minimum IoU to continue a tentative track. */
+  readonly tentativeMatchIou: number;
+  /** Matched frames before a track is confirmed. */
+  readonly minHits: number;
+  /** How long a lost track is kept for re-identification, in seconds (independent of frame rate). */
+  readonly lostBufferSec: number;
+  /** Labels in different families are never associated (a bicycle box never continues a person track). */
+  readonly families: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
+  highScore: 0.5,
+  lowScore: 0.1,
+  newTrackScore: 0.55,
+  matchIou: 0.2,
+  lowMatchIou: 0.5,
+  tentativeMatchIou: 0.3,
+  minHits: 3,
+  lostBufferSec: 2,
+  families: {
+    person: "person",
+    bicycle: "two-wheeler",
+    motorcycle: "two-wheeler",
+    car: "vehicle",
+    bus: "vehicle",
+    truck: "vehicle",
+  },
+};
+
+// Noise model of ByteTrack (std 1/20 of the box height for position, 1/160 per frame for velocity),
+// expressed per second relative to its 30 fps reference so it behaves alike at 3 and at 30 fps.
+const POS_STD = 1 / 20;
+const VEL_STD = 1 / 160;
+const REF_DT = 1 / 30;
+
+class TrackImpl implements Track {
+  readonly cx = new AxisFilter();
+  readonly cy = new AxisFilter();
+  readonly w = new AxisFilter();
+  readonly h = new AxisFilter();
+  box: Box = { x1: 0, y1: 0, x2: 0, y2: 0 };
+  velocity: Point = { x: 0, y: 0 };
+  category = "";
+  readonly categoryVotes = new Map<string, number>();
+  state: TrackState = "tentative";
+  lastSeenMs: number;
+  hits = 1;
+  family: string;
+
+  constructor(
+    readonly id: number,
+    det: Detection,
+    readonly firstSeenMs: number,
+    family: string,
+  ) {
+    const b = det.box;
+    const height = Math.max(1, b.y2 - b.y1);
+    const posStd = 2 * POS_STD * height;
+    const velStd = (10 * VEL_STD * height) / REF_DT;
+    this.cx.init((b.x1 + b.x2) / 2, posStd, velStd);
+    this.cy.init((b.y1 + b.y2) / 2, posStd, velStd);
+    this.w.init(b.x2 - b.x1, posStd, velStd);
+    this.h.init(height, posStd, velStd);
+    this.lastSeenMs = firstSeenMs;
+    this.family = family;
+    this.vote(det);
+    this.refresh();
+  }
+
+  predict(dt: number): void {
+    const height = Math.max(1, this.h.p);
+    const scale = dt / REF_DT;
+    const qp = (POS_STD * height) ** 2 * scale;
+    const qv = ((VEL_STD * height) / REF_DT) ** 2 * scale;
+    this.cx.predict(dt, qp, qv);
+    this.cy.predict(dt, qp, qv);
+    this.w.predict(dt, qp, qv);
+    this.h.predict(dt, qp, qv);
+    if (this.w.p < 1) this.w.p = 1;
+    if (this.h.p < 1) this.h.p = 1;
+    this.refresh();
+  }
+
+  correct(det: Detection, tsMs: number): void {
+    const b = det.box;
+    const r = (POS_STD * Math.max(1, b.y2 - b.y1)) ** 2;
+    this.cx.update((b.x1 + b.x2) / 2, r);
+    this.cy.update((b.y1 + b.y2) / 2, r);
+    this.w.update(b.x2 - b.x1, r);
+    this.h.update(b.y2 - b.y1, r);
+    this.lastSeenMs = tsMs;
+    this.hits++;
+    this.vote(det);
+    this.refresh();
+  }
+
+  private vote(det: Detection): void {
+    const total = (this.categoryVotes.get(det.label) ?? 0) + det.score;
+    this.categoryVotes.set(det.label, total);
+    if (this.category === "" || total > (this.categoryVotes.get(this.category) ?? 0))
+      this.category = det.label;
+  }
+
+  private refresh(): void {
+    const hw = this.w.p / 2;
+    const hh = this.h.p / 2;
+    this.box = { x1: this.cx.p - hw, y1: this.cy.p - hh, x2: this.cx.p + hw, y2: this.cy.p + hh };
+    this.velocity = { x: this.cx.v, y: this.cy.v };
+  }
+}
+
+/**
+ * A ByteTrack-class multi-object tracker: per-coordinate constant-velocity Kalman filters, two-stage
+ * association (high-score detections first, then low-score ones against the remaining tracks),
+ * optimal assignment on IoU, and a lost-track buffer measured in seconds.
+ */
+export class ByteTracker {
+  private readonly active: TrackImpl[] = [];
+  private readonly outTracks: Track[] = [];
+  private readonly outRemoved: Track[] = [];
+  private nextId = 1;
+  private lastTsMs: number | undefined;
+
+  constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {}
+
+  /** Number of tracks currently held (tentative, confirmed and lost). */
+  get size(): number {
+    return this.active.length;
+  }
+
+  update(detections: readonly Detection[], tsMs: number): TrackUpdate {
+    const o = this.options;
+    const dt = this.lastTsMs === undefined ? 0 : Math.max(0, (tsMs - this.lastTsMs) / 1000);
+    this.lastTsMs = tsMs;
+    for (const t of this.active) t.predict(dt);
+
+    const high: Detection[] = [];
+    const low: Detection[] = [];
+    for (const d of detections) {
+      if (d.score >= o.highScore) high.push(d);
+      else if (d.score >= o.lowScore) low.push(d);
+    }
+    const matched = new Set<TrackImpl>();
+    const usedHigh = new Uint8Array(high.length);
+
+    // 1. confirmed and lost tracks against high-score detections
+    const established = this.active.filter((t) => t.state === "confirmed" || t.state === "lost");
+    this.associate(established, high, usedHigh, o.matchIou, (t, d) => {
+      t.correct(d, tsMs);
+      t.state = "confirmed";
+      matched.add(t);
+    });
+    // 2. tracks seen in the previous frame and still unmatched, against low-score detections
+    const remaining = established.filter((t) => !matched.has(t) && t.state === "confirmed");
+    this.associate(remaining, low, new Uint8Array(low.length), o.lowMatchIou, (t, d) => {
+      t.correct(d, tsMs);
+      matched.add(t);
+    });
+    // 3. tentative tracks against the high-score detections left over
+    const tentative = this.active.filter((t) => t.state === "tentative");
+    this.associate(tentative, high, usedHigh, o.tentativeMatchIou, (t, d) => {
+      t.correct(d, tsMs);
+      if (t.hits >= o.minHits) t.state = "confirmed";
+      matched.add(t);
+    });
+
+    this.outRemoved.length = 0;
+    let keep = 0;
+    for (const t of this.active) {
+      if (!matched.has(t)) {
+        if (t.state === "tentative") t.state = "removed";
+        else if (t.state === "confirmed") t.state = "lost";
+        if (t.state === "lost" && tsMs - t.lastSeenMs > o.lostBufferSec * 1000) t.state = "removed";
+      }
+      if (t.state === "removed") this.outRemoved.push(t);
+      else this.active[keep++] = t;
+    }
+    this.active.length = keep;
+
+    // 4. new tracks from confident detections nobody claimed
+    for (let i = 0; i < high.length; i++) {
+      const d = high[i]!;
+      if (usedHigh[i] || d.score < o.newTrackScore) continue;
+      const t = new TrackImpl(this.nextId++, d, tsMs, o.families[d.label] ?? d.label);
+      if (o.minHits <= 1) t.state = "confirmed";
+      this.active.push(t);
+    }
+
+    this.outTracks.length = 0;
+    for (const t of this.active) this.outTracks.push(t);
+    return { tsMs, tracks: this.outTracks, removed: this.outRemoved };
+  }
+
+  /**
+   * Optimal one-to-one matching of tracks to unused detections with IoU >= minIou, solved per
+   * connected group of overlapping boxes so a crowd of hundreds costs little more than a few.
+   */
+  private associate(
+    tracks: readonly TrackImpl[],
+    dets: readonly Detection[],
+    used: Uint8Array,
+    minIou: number,
+    onMatch: (t: TrackImpl, d: Detection) => void,
+  ): void {
+    if (tracks.length === 0 || dets.length === 0) return;
+    const families = this.options.families;
+    const edges: { t: number; d: number; iou: number }[] = [];
+    for (let ti = 0; ti < tracks.length; ti++) {
+      const t = tracks[ti]!;
+      for (let di = 0; di < dets.length; di++) {
+        if (used[di]) continue;
+        const d = dets[di]!;
+        if ((families[d.label] ?? d.label) !== t.family) continue;
+        const v = iou(t.box, d.box);
+        if (v >= minIou) edges.push({ t: ti, d: di, iou: v });
+      }
+    }
+    if (edges.length === 0) return;
+    // union-find over tracks (0..T-1) and detections (T..T+D-1)
+    const parent = Int32Array.from({ length: tracks.length + dets.length }, (_, i) => i);
+    const find = (x: number): number => {
+      while (parent[x] !== x) {
+        parent[x] = parent[parent[x]!]!;
+        x = parent[x]!;
+      }
+      return x;
+    };
+    for (const e of edges) parent[find(e.t)] = find(tracks.length + e.d);
+    const groups = new Map<number, { t: number; d: number; iou: number }[]>();
+    for (const e of edges) {
+      const root = find(e.t);
+      const g = groups.get(root);
+      if (g) g.push(e);
+      else groups.set(root, [e]);
+    }
+    for (const group of groups.values()) {
+      if (group.length === 1) {
+        const e = group[0]!;
+        used[e.d] = 1;
+        onMatch(tracks[e.t]!, dets[e.d]!);
+        continue;
+      }
+      const ts = [...new Set(group.map((e) => e.t))];
+      const ds = [...new Set(group.map((e) => e.d))];
+      const cost = new Float64Array(ts.length * ds.length).fill(Number.POSITIVE_INFINITY);
+      for (const e of group) cost[ts.indexOf(e.t) * ds.length + ds.indexOf(e.d)] = 1 - e.iou;
+      const assignment = assignMinCost(cost, ts.length, ds.length);
+      for (let r = 0; r < ts.length; r++) {
+        const c = assignment[r]!;
+        if (c < 0) continue;
+        used[ds[c]!] = 1;
+        onMatch(tracks[ts[r]!]!, dets[ds[c]!]!);
+      }
+    }
+  }
+}
