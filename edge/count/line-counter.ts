@@ -13,8 +13,12 @@ export interface LineSpec {
 
 export interface LineCounterOptions {
   readonly anchor: Anchor;
-  /** How far past the line (in the object's box heights) the anchor must get before a crossing counts. */
+  /**
+   * Hysteresis: a crossing counts once the anchor is this far past the line (in the object's box
+   * heights), or has stayed on the new side for `minSideSec`, whichever comes first.
+   */
   readonly minDistance: number;
+  readonly minSideSec: number;
   /** How near (in box heights) a new track must be born to a vanished one to take over its state. */
   readonly handoverRadius: number;
   /** How long a vanished track's state waits for a successor, in seconds. */
@@ -24,6 +28,7 @@ export interface LineCounterOptions {
 export const DEFAULT_LINE_OPTIONS: LineCounterOptions = {
   anchor: "bottom-center",
   minDistance: 0.15,
+  minSideSec: 1,
   handoverRadius: 1,
   handoverWindowSec: 3,
 };
@@ -34,6 +39,9 @@ const TO_FROM = 2;
 interface TrackLineState {
   /** Committed side: -1 the `from` side, +1 the `to` side, 0 not yet known. */
   side: -1 | 0 | 1;
+  /** Side the anchor is on now, and since when without a break. */
+  observedSide: -1 | 0 | 1;
+  observedSinceMs: number;
   /** The anchor's path met the finite line since it left the committed side. */
   crossed: boolean;
   /** Directions already counted for this track (FROM_TO | TO_FROM). */
@@ -42,6 +50,9 @@ interface TrackLineState {
   pending: number;
   lastX: number;
   lastY: number;
+  /** Distance of the last anchor from the line, in pixels, and the box height then. */
+  lastDistance: number;
+  lastHeight: number;
   hasLast: boolean;
   wasSeen: boolean;
 }
@@ -74,23 +85,33 @@ export class LineCounter {
       const a = anchorPoint(u.box, this.options.anchor);
       const height = Math.max(1, u.box.y2 - u.box.y1);
       if (!u.seen) {
-        // Lost: the box is a prediction. Offer the state to a successor born nearby.
-        if (s?.wasSeen && s.hasLast) this.handover.add(u.trackId, s.lastX, s.lastY, u.mode, tsMs, s);
+        // Lost near the line: the box is a prediction. Offer the state to a successor born nearby
+        // (an ID switch at the line). Far from the line nothing can be double counted, and people
+        // leaving and entering at the same frame edge must not merge.
+        if (s?.wasSeen && s.hasLast && s.lastDistance <= this.options.handoverRadius * s.lastHeight) {
+          this.handover.add(u.trackId, s.lastX, s.lastY, u.mode, tsMs, s);
+        }
         if (s) s.wasSeen = false;
         continue;
       }
       if (!s) {
-        const taken = this.handover.take(a.x, a.y, u.mode, this.options.handoverRadius * height, tsMs);
+        const radius = this.options.handoverRadius * height;
+        const nearLine = sideOfPolyline(this.line.points, a.x, a.y).distance <= radius;
+        const taken = nearLine ? this.handover.take(a.x, a.y, u.mode, radius, tsMs) : undefined;
         if (taken) this.states.delete(taken.trackId);
         s = taken
           ? { ...taken.state, wasSeen: true }
           : {
               side: 0,
+              observedSide: 0,
+              observedSinceMs: tsMs,
               crossed: false,
               counted: 0,
               pending: 0,
               lastX: 0,
               lastY: 0,
+              lastDistance: 0,
+              lastHeight: 1,
               hasLast: false,
               wasSeen: true,
             };
@@ -99,7 +120,7 @@ export class LineCounter {
         this.handover.drop(u.trackId);
         s.wasSeen = true;
       }
-      this.step(s, a.x, a.y, height);
+      this.step(s, a.x, a.y, height, tsMs);
       if (s.pending !== 0 && u.confirmed) {
         for (const dir of [FROM_TO, TO_FROM]) if (s.pending & dir) this.emit(dir, u, tsMs);
         s.pending = 0;
@@ -109,7 +130,7 @@ export class LineCounter {
     return this.out;
   }
 
-  private step(s: TrackLineState, x: number, y: number, height: number): void {
+  private step(s: TrackLineState, x: number, y: number, height: number, tsMs: number): void {
     const pts = this.line.points;
     if (s.hasLast && !s.crossed) {
       for (let i = 1; i < pts.length; i++) {
@@ -125,7 +146,16 @@ export class LineCounter {
     s.lastY = y;
     s.hasLast = true;
     const { side, distance } = sideOfPolyline(pts, x, y);
-    if (side === 0 || distance < Math.max(1, this.options.minDistance * height)) return;
+    s.lastDistance = distance;
+    s.lastHeight = height;
+    if (side === 0) return;
+    if (side !== s.observedSide) {
+      s.observedSide = side;
+      s.observedSinceMs = tsMs;
+    }
+    const farEnough = distance >= Math.max(1, this.options.minDistance * height);
+    const longEnough = tsMs - s.observedSinceMs >= this.options.minSideSec * 1000;
+    if (!farEnough && !longEnough) return;
     if (s.side === 0) {
       s.side = side;
       s.crossed = false;

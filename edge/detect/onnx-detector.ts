@@ -3,7 +3,7 @@ import type { Detection, FramePixels } from "../domain/types.ts";
 import { Candidates } from "./candidates.ts";
 import { COCO80_LABELS } from "./coco-labels.ts";
 import { type DecodeParams, decodeOutputs, type OutputTensor, resolveLayout } from "./decode.ts";
-import { toSourceX, toSourceY } from "./letterbox.ts";
+import { computeGeometry, toSourceX, toSourceY } from "./letterbox.ts";
 import {
   licenseWarning,
   type ModelDescriptor,
@@ -86,6 +86,7 @@ export class OnnxDetector {
     private readonly inputTensor: ort.Tensor,
     private readonly params: DecodeParams,
     private readonly options: DetectorOptions,
+    private readonly preprocessSpec: Preprocess,
   ) {}
 
   static async load(options: DetectorOptions): Promise<OnnxDetector> {
@@ -142,11 +143,17 @@ export class OnnxDetector {
       executionProviders: providers,
       configuredFrom: setup.configuredFrom,
     };
-    return new OnnxDetector(info, session, preprocessor, inputTensor, params, options);
+    return new OnnxDetector(info, session, preprocessor, inputTensor, params, options, setup.preprocess);
   }
 
-  /** Detections in source-image pixels, best score first. */
-  async detect(pixels: FramePixels): Promise<Detection[]> {
+  /**
+   * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
+   * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.
+   */
+  async detect(
+    pixels: FramePixels,
+    scene?: { readonly width: number; readonly height: number },
+  ): Promise<Detection[]> {
     if (this.busy) throw new Error("OnnxDetector.detect called while a previous call is still running");
     this.busy = true;
     try {
@@ -163,6 +170,8 @@ export class OnnxDetector {
         this.scratch = { order: new Uint32Array(n), suppressed: new Uint8Array(n), keep: new Uint32Array(n) };
       }
       const kept = nonMaxSuppression(c, this.options.iou, this.options.maxDetections, this.scratch);
+      const sx = scene ? scene.width / geometry.srcWidth : 1;
+      const sy = scene ? scene.height / geometry.srcHeight : 1;
       const detections: Detection[] = new Array(kept);
       for (let k = 0; k < kept; k++) {
         const i = this.scratch.keep[k]!;
@@ -172,10 +181,10 @@ export class OnnxDetector {
           label: this.info.labels[classId] ?? `class${classId}`,
           score: c.score[i]!,
           box: {
-            x1: toSourceX(geometry, c.x1[i]!),
-            y1: toSourceY(geometry, c.y1[i]!),
-            x2: toSourceX(geometry, c.x2[i]!),
-            y2: toSourceY(geometry, c.y2[i]!),
+            x1: toSourceX(geometry, c.x1[i]!) * sx,
+            y1: toSourceY(geometry, c.y1[i]!) * sy,
+            x2: toSourceX(geometry, c.x2[i]!) * sx,
+            y2: toSourceY(geometry, c.y2[i]!) * sy,
           },
         };
       }
@@ -187,6 +196,22 @@ export class OnnxDetector {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * The frame size at which the model sees a `width` x `height` scene without further resizing: a
+   * capture stage that delivers raw RGB at this size spares the detector all decoding and scaling.
+   */
+  frameSizeFor(width: number, height: number): { width: number; height: number } {
+    const g = computeGeometry(
+      width,
+      height,
+      this.info.inputWidth,
+      this.info.inputHeight,
+      this.preprocessSpec.resize,
+      this.preprocessSpec.padPlacement,
+    );
+    return { width: g.resizedWidth, height: g.resizedHeight };
   }
 
   /** Runs the model alone on whatever the input tensor holds (for benchmarks). */

@@ -101,3 +101,25 @@ export function pointInPolygon(
   }
   return inside;
 }
+
+/** IoU of the two boxes each widened by `f` of its own size on every side (buffered IoU), without allocating. */
+export function bufferedIou(a: Box, b: Box, f: number): number {
+  const adx = (a.x2 - a.x1) * f;
+  const ady = (a.y2 - a.y1) * f;
+  const bdx = (b.x2 - b.x1) * f;
+  const bdy = (b.y2 - b.y1) * f;
+  const ax1 = a.x1 - adx;
+  const ay1 = a.y1 - ady;
+  const ax2 = a.x2 + adx;
+  const ay2 = a.y2 + ady;
+  const bx1 = b.x1 - bdx;
+  const by1 = b.y1 - bdy;
+  const bx2 = b.x2 + bdx;
+  const by2 = b.y2 + bdy;
+  const w = Math.min(ax2, bx2) - Math.max(ax1, bx1);
+  if (w <= 0) return 0;
+  const h = Math.min(ay2, by2) - Math.max(ay1, by1);
+  if (h <= 0) return 0;
+  const inter = w * h;
+  return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter);
+}

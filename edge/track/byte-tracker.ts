@@ -1,4 +1,4 @@
-import { iou } from "../domain/geometry.ts";
+import { bufferedIou } from "../domain/geometry.ts";
 import type { Box, Detection, Point, Track, TrackState, TrackUpdate } from "../domain/types.ts";
 import { assignMinCost } from "./hungarian.ts";
 import { AxisFilter } from "./kalman.ts";
@@ -20,6 +20,11 @@ export interface TrackerOptions {
   readonly minHits: number;
   /** How long a lost track is kept for re-identification, in seconds (independent of frame rate). */
   readonly lostBufferSec: number;
+  /**
+   * Boxes are widened by this fraction of their size on every side before the IoU of the first and
+   * tentative associations (buffered IoU), so fast objects at low frame rates still overlap their track.
+   */
+  readonly iouBuffer: number;
   /** Labels in different families are never associated (a bicycle box never continues a person track). */
   readonly families: Readonly<Record<string, string>>;
 }
@@ -33,6 +38,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   tentativeMatchIou: 0.3,
   minHits: 3,
   lostBufferSec: 2,
+  iouBuffer: 0.3,
   families: {
     person: "person",
     bicycle: "two-wheeler",
@@ -161,20 +167,20 @@ export class ByteTracker {
 
     // 1. confirmed and lost tracks against high-score detections
     const established = this.active.filter((t) => t.state === "confirmed" || t.state === "lost");
-    this.associate(established, high, usedHigh, o.matchIou, (t, d) => {
+    this.associate(established, high, usedHigh, o.matchIou, o.iouBuffer, (t, d) => {
       t.correct(d, tsMs);
       t.state = "confirmed";
       matched.add(t);
     });
     // 2. tracks seen in the previous frame and still unmatched, against low-score detections
     const remaining = established.filter((t) => !matched.has(t) && t.state === "confirmed");
-    this.associate(remaining, low, new Uint8Array(low.length), o.lowMatchIou, (t, d) => {
+    this.associate(remaining, low, new Uint8Array(low.length), o.lowMatchIou, 0, (t, d) => {
       t.correct(d, tsMs);
       matched.add(t);
     });
     // 3. tentative tracks against the high-score detections left over
     const tentative = this.active.filter((t) => t.state === "tentative");
-    this.associate(tentative, high, usedHigh, o.tentativeMatchIou, (t, d) => {
+    this.associate(tentative, high, usedHigh, o.tentativeMatchIou, o.iouBuffer, (t, d) => {
       t.correct(d, tsMs);
       if (t.hits >= o.minHits) t.state = "confirmed";
       matched.add(t);
@@ -216,6 +222,7 @@ export class ByteTracker {
     dets: readonly Detection[],
     used: Uint8Array,
     minIou: number,
+    buffer: number,
     onMatch: (t: TrackImpl, d: Detection) => void,
   ): void {
     if (tracks.length === 0 || dets.length === 0) return;
@@ -227,7 +234,7 @@ export class ByteTracker {
         if (used[di]) continue;
         const d = dets[di]!;
         if ((families[d.label] ?? d.label) !== t.family) continue;
-        const v = iou(t.box, d.box);
+        const v = bufferedIou(t.box, d.box, buffer);
         if (v >= minIou) edges.push({ t: ti, d: di, iou: v });
       }
     }

@@ -1,0 +1,117 @@
+import { spawn, spawnSync } from "node:child_process";
+
+export class CaptureError extends Error {
+  override readonly name = "CaptureError";
+}
+
+const INSTALL_HINT =
+  "install it: `sudo apt-get install ffmpeg` (Debian, Ubuntu, Raspberry Pi OS) or see https://ffmpeg.org/download.html";
+
+/** Fails with an install hint when a binary (ffmpeg, ffprobe) is missing. */
+export function requireBinary(name: "ffmpeg" | "ffprobe"): void {
+  const r = spawnSync(name, ["-version"], { stdio: "ignore" });
+  if (r.error) throw new CaptureError(`${name} was not found on PATH; ${INSTALL_HINT}`);
+}
+
+export interface VideoInfo {
+  readonly width: number;
+  readonly height: number;
+  /** The container's frame rate (may be wrong for old files; replay can override it). */
+  readonly fps: number;
+}
+
+export function probeVideo(path: string): VideoInfo {
+  requireBinary("ffprobe");
+  const r = spawnSync(
+    "ffprobe",
+    [
+      "-v",
+      "error",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=width,height,r_frame_rate",
+      "-of",
+      "csv=p=0",
+      path,
+    ],
+    { encoding: "utf8" },
+  );
+  const [w, h, rate] = (r.stdout ?? "").trim().split(",");
+  const [num, den] = (rate ?? "").split("/").map(Number);
+  const width = Number(w);
+  const height = Number(h);
+  if (r.status !== 0 || !(width > 0) || !(height > 0)) {
+    throw new CaptureError(
+      `cannot read video ${path}: ${(r.stderr ?? "").trim().split("\n")[0] || "no video stream"}`,
+    );
+  }
+  return { width, height, fps: num && den ? num / den : 0 };
+}
+
+/**
+ * Decodes a video file with ffmpeg into raw RGB frames of `width` x `height` (ffmpeg scales),
+ * every frame in order. The yielded buffer is reused: it is valid until the next frame is requested.
+ */
+export async function* decodeVideoFrames(
+  path: string,
+  width: number,
+  height: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
+  requireBinary("ffmpeg");
+  const child = spawn(
+    "ffmpeg",
+    [
+      "-nostdin",
+      "-v",
+      "error",
+      "-i",
+      path,
+      "-vf",
+      `scale=${width}:${height}:flags=bilinear`,
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "rgb24",
+      "pipe:1",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    if (stderr.length < 4000) stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  const onAbort = () => child.kill("SIGTERM");
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const frameBytes = width * height * 3;
+  const buffers = [Buffer.allocUnsafe(frameBytes), Buffer.allocUnsafe(frameBytes)];
+  let current = 0;
+  let filled = 0;
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(frameBytes - filled, chunk.length - offset);
+        chunk.copy(buffers[current]!, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === frameBytes) {
+          yield buffers[current]!;
+          current ^= 1;
+          filled = 0;
+        }
+      }
+    }
+    const code = await exited;
+    if (code !== 0 && !signal?.aborted) {
+      throw new CaptureError(
+        `ffmpeg failed on ${path} (exit ${code}): ${stderr.trim().split("\n").slice(-2).join(" ")}`,
+      );
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    if (child.exitCode === null) child.kill("SIGTERM");
+  }
+}

@@ -1,0 +1,208 @@
+import { join } from "node:path";
+import { decodeVideoFrames } from "../capture/ffmpeg.ts";
+import {
+  DEFAULT_LINE_OPTIONS,
+  LineCounter,
+  type LineCounterOptions,
+  type LineSpec,
+} from "../count/line-counter.ts";
+import type { OnnxDetector } from "../detect/onnx-detector.ts";
+import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
+import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
+import { ModeOfTravel } from "../track/mode-of-travel.ts";
+import { readGroundTruth, readSequence } from "./mot.ts";
+
+/** A counting line in relative coordinates (0..1), as in the device configuration. */
+export interface RelativeLine {
+  readonly name: string;
+  readonly points: readonly (readonly [number, number])[];
+  readonly from: string;
+  readonly to: string;
+}
+
+/** Vertical and horizontal lines at 25, 50 and 75 % of the frame, so any sequence can be scored. */
+export const DEFAULT_EVAL_LINES: readonly RelativeLine[] = [
+  ...[25, 50, 75].map((p) => ({
+    name: `x${p}`,
+    points: [
+      [p / 100, 1],
+      [p / 100, 0],
+    ] as const,
+    from: "left",
+    to: "right",
+  })),
+  ...[25, 50, 75].map((p) => ({
+    name: `y${p}`,
+    points: [
+      [0, p / 100],
+      [1, p / 100],
+    ] as const,
+    from: "top",
+    to: "bottom",
+  })),
+];
+
+export function toPixels(line: RelativeLine, width: number, height: number): LineSpec {
+  return {
+    name: line.name,
+    from: line.from,
+    to: line.to,
+    points: line.points.map(([x, y]) => ({ x: x * width, y: y * height })),
+  };
+}
+
+/** Count per line and direction, keyed `line:from>to`. */
+export type DirectionCounts = Map<string, number>;
+
+const key = (line: string, from: string, to: string) => `${line}:${from}>${to}`;
+
+/** True crossings: ground-truth feet paths over each line, once per identity per direction. */
+export function groundTruthCrossings(seqDir: string, lines: readonly RelativeLine[]): DirectionCounts {
+  const seq = readSequence(seqDir);
+  const gt = readGroundTruth(join(seqDir, "gt", "gt.txt"));
+  const paths = new Map<number, { x: number; y: number }[]>();
+  for (const frame of [...gt.keys()].sort((a, b) => a - b)) {
+    for (const g of gt.get(frame)!) {
+      const list = paths.get(g.id) ?? [];
+      list.push(anchorPoint(g.box, "bottom-center"));
+      paths.set(g.id, list);
+    }
+  }
+  const counts: DirectionCounts = new Map();
+  for (const rel of lines) {
+    const line = toPixels(rel, seq.width, seq.height);
+    counts.set(key(line.name, line.from, line.to), 0);
+    counts.set(key(line.name, line.to, line.from), 0);
+    for (const path of paths.values()) {
+      const done = new Set<string>();
+      let prev: { x: number; y: number; side: -1 | 1 } | undefined;
+      for (const p of path) {
+        const { side } = sideOfPolyline(line.points, p.x, p.y);
+        if (side === 0) continue;
+        if (prev && prev.side !== side) {
+          const hit = line.points.some(
+            (q, i) =>
+              i > 0 &&
+              segmentsIntersect(
+                prev!.x,
+                prev!.y,
+                p.x,
+                p.y,
+                line.points[i - 1]!.x,
+                line.points[i - 1]!.y,
+                q.x,
+                q.y,
+              ),
+          );
+          if (hit) {
+            const k = prev.side < 0 ? key(line.name, line.from, line.to) : key(line.name, line.to, line.from);
+            if (!done.has(k)) {
+              done.add(k);
+              counts.set(k, counts.get(k)! + 1);
+            }
+          }
+        }
+        prev = { x: p.x, y: p.y, side };
+      }
+    }
+  }
+  return counts;
+}
+
+export interface CountRun {
+  readonly counts: DirectionCounts;
+  readonly frames: number;
+  readonly countsByMode: Map<string, number>;
+  readonly msPerFrame: { readonly detect: number; readonly trackAndCount: number };
+}
+
+/** The real pipeline on the sequence's video: detector, tracker, mode of travel, line counters. */
+export async function runCountPipeline(
+  seqDir: string,
+  detector: OnnxDetector,
+  lines: readonly RelativeLine[],
+  options: {
+    tracker?: TrackerOptions;
+    line?: LineCounterOptions;
+    onFrame?: (i: number, total: number) => void;
+  } = {},
+): Promise<CountRun> {
+  const seq = readSequence(seqDir);
+  if (!seq.video) throw new Error(`${seqDir}: no video file to run the detector on`);
+  const size = detector.frameSizeFor(seq.width, seq.height);
+  const tracker = new ByteTracker(options.tracker ?? DEFAULT_TRACKER_OPTIONS);
+  const modes = new ModeOfTravel();
+  const counters = lines.map(
+    (l) => new LineCounter(toPixels(l, seq.width, seq.height), options.line ?? DEFAULT_LINE_OPTIONS),
+  );
+  const counts: DirectionCounts = new Map();
+  for (const l of lines) {
+    counts.set(key(l.name, l.from, l.to), 0);
+    counts.set(key(l.name, l.to, l.from), 0);
+  }
+  const countsByMode = new Map<string, number>();
+  let frames = 0;
+  let detectMs = 0;
+  let trackMs = 0;
+  const scene = { width: seq.width, height: seq.height };
+  for await (const rgb of decodeVideoFrames(seq.video, size.width, size.height)) {
+    const tsMs = (frames * 1000) / seq.frameRate;
+    const t0 = performance.now();
+    const dets = await detector.detect(
+      { kind: "rgb", data: rgb, width: size.width, height: size.height },
+      scene,
+    );
+    const t1 = performance.now();
+    const update = tracker.update(dets, tsMs);
+    const users = modes.update(update);
+    const removed = update.removed.map((t) => t.id);
+    for (const c of counters) {
+      for (const x of c.update(users, tsMs, removed)) {
+        const k = key(x.line, x.from, x.to);
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+        countsByMode.set(x.mode, (countsByMode.get(x.mode) ?? 0) + 1);
+      }
+    }
+    trackMs += performance.now() - t1;
+    detectMs += t1 - t0;
+    frames++;
+    options.onFrame?.(frames, seq.length);
+  }
+  return {
+    counts,
+    frames,
+    countsByMode,
+    msPerFrame: { detect: detectMs / frames, trackAndCount: trackMs / frames },
+  };
+}
+
+export interface CountComparison {
+  readonly rows: readonly {
+    line: string;
+    direction: string;
+    counted: number;
+    truth: number;
+    accuracy: number | null;
+  }[];
+  readonly totalCounted: number;
+  readonly totalTruth: number;
+  /** 1 - sum |counted - true| / sum true over all lines and directions. */
+  readonly overallAccuracy: number;
+}
+
+export function compareCounts(counted: DirectionCounts, truth: DirectionCounts): CountComparison {
+  const rows = [...truth.entries()].map(([k, t]) => {
+    const [line, direction] = k.split(":") as [string, string];
+    const c = counted.get(k) ?? 0;
+    return { line, direction, counted: c, truth: t, accuracy: t > 0 ? 1 - Math.abs(c - t) / t : null };
+  });
+  const totalTruth = rows.reduce((s, r) => s + r.truth, 0);
+  const totalCounted = rows.reduce((s, r) => s + r.counted, 0);
+  const err = rows.reduce((s, r) => s + Math.abs(r.counted - r.truth), 0);
+  return {
+    rows,
+    totalCounted,
+    totalTruth,
+    overallAccuracy: totalTruth > 0 ? 1 - err / totalTruth : Number.NaN,
+  };
+}

@@ -1,0 +1,225 @@
+import { describe, expect, it } from "vitest";
+import type { Box, Detection, TrackUpdate } from "../edge/domain/types.ts";
+import { ByteTracker, DEFAULT_TRACKER_OPTIONS } from "../edge/track/byte-tracker.ts";
+import { assignMinCost } from "../edge/track/hungarian.ts";
+import { ModeOfTravel } from "../edge/track/mode-of-travel.ts";
+
+const det = (label: string, x: number, y: number, w = 20, h = 50, score = 0.9): Detection => ({
+  classId: 0,
+  label,
+  score,
+  box: { x1: x - w / 2, y1: y - h, x2: x + w / 2, y2: y },
+});
+
+function brute(cost: number[][]): number {
+  const rows = cost.length;
+  const cols = cost[0]!.length;
+  let best = Number.POSITIVE_INFINITY;
+  const rec = (r: number, used: Set<number>, sum: number) => {
+    if (r === rows) {
+      best = Math.min(best, sum);
+      return;
+    }
+    for (let c = 0; c < cols; c++) if (!used.has(c)) rec(r + 1, new Set([...used, c]), sum + cost[r]![c]!);
+    if (rows > cols) rec(r + 1, used, sum); // row left unassigned
+  };
+  rec(0, new Set(), 0);
+  return best;
+}
+
+describe("Hungarian assignment", () => {
+  it("matches brute force on random square and rectangular matrices", () => {
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let k = 0; k < 40; k++) {
+      const rows = 1 + Math.floor(rnd() * 5);
+      const cols = rows + Math.floor(rnd() * 3);
+      const m = Array.from({ length: rows }, () =>
+        Array.from({ length: cols }, () => Math.round(rnd() * 100)),
+      );
+      const a = assignMinCost(Float64Array.from(m.flat()), rows, cols);
+      const total = [...a].reduce((s, c, r) => s + m[r]![c]!, 0);
+      expect(new Set(a).size).toBe(rows);
+      expect(total).toBe(brute(m));
+    }
+  });
+
+  it("never assigns a forbidden pair and handles more rows than columns", () => {
+    const I = Number.POSITIVE_INFINITY;
+    expect([...assignMinCost(Float64Array.from([I, 1, 2, I]), 2, 2)]).toEqual([1, 0]);
+    expect([...assignMinCost(Float64Array.from([I, I]), 2, 1)]).toEqual([-1, -1]);
+    expect([...assignMinCost(Float64Array.from([5, 1, 3]), 3, 1)]).toEqual([-1, 0, -1]);
+  });
+});
+
+describe("ByteTracker", () => {
+  const fps = (n: number) => 1000 / n;
+
+  it("follows one walker with one id, confirmed after minHits frames", () => {
+    const tracker = new ByteTracker();
+    const ids = new Set<number>();
+    let last: TrackUpdate | undefined;
+    for (let i = 0; i < 30; i++) {
+      last = tracker.update([det("person", 100 + i * 5, 200)], i * fps(10));
+      if (i === DEFAULT_TRACKER_OPTIONS.minHits - 2) expect(last.tracks[0]!.state).toBe("tentative");
+      for (const t of last.tracks) ids.add(t.id);
+    }
+    expect(ids.size).toBe(1);
+    expect(last!.tracks[0]!.state).toBe("confirmed");
+    // velocity in pixels per second: 5 px per frame at 10 fps
+    expect(last!.tracks[0]!.velocity.x).toBeCloseTo(50, -1);
+  });
+
+  it.each([3, 10, 30])(
+    "keeps the id through a 1 s occlusion at %i fps (buffer in seconds, not frames)",
+    (rate) => {
+      const tracker = new ByteTracker();
+      const ids = new Set<number>();
+      const speed = 40; // px per second
+      for (let i = 0; i < rate * 6; i++) {
+        const t = i / rate;
+        const hidden = t >= 2 && t < 3;
+        const u = tracker.update(hidden ? [] : [det("person", 100 + speed * t, 200)], t * 1000);
+        for (const tr of u.tracks) if (tr.state === "confirmed") ids.add(tr.id);
+      }
+      expect(ids.size).toBe(1);
+    },
+  );
+
+  it("ends a track after the lost buffer and frees it", () => {
+    const tracker = new ByteTracker();
+    const removed: number[] = [];
+    for (let i = 0; i < 5; i++) tracker.update([det("person", 100, 200)], i * 100);
+    for (let i = 5; i < 40; i++) removed.push(...tracker.update([], i * 100).removed.map((t) => t.id));
+    expect(removed).toEqual([1]);
+    expect(tracker.size).toBe(0);
+  });
+
+  it("two people walking past each other keep their ids", () => {
+    const tracker = new ByteTracker();
+    const tracksAt: Record<number, number>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const u = tracker.update([det("person", 50 + i * 5, 200), det("person", 250 - i * 5, 205)], i * 100);
+      const map: Record<number, number> = {};
+      for (const t of u.tracks) map[t.id] = (t.box.x1 + t.box.x2) / 2;
+      tracksAt.push(map);
+    }
+    const end = tracksAt.at(-1)!;
+    // track 1 started on the left and must end on the right
+    expect(end[1]).toBeGreaterThan(200);
+    expect(end[2]).toBeLessThan(100);
+    expect(Object.keys(end)).toHaveLength(2);
+  });
+
+  it("a low-score detection keeps a confirmed track alive (second association)", () => {
+    const tracker = new ByteTracker();
+    for (let i = 0; i < 5; i++) tracker.update([det("person", 100 + i * 3, 200)], i * 100);
+    for (let i = 5; i < 30; i++) {
+      const u = tracker.update([det("person", 100 + i * 3, 200, 20, 50, 0.2)], i * 100);
+      expect(u.tracks[0]!.lastSeenMs).toBe(i * 100);
+    }
+    // but a low-score detection alone never starts a track
+    const fresh = new ByteTracker();
+    for (let i = 0; i < 5; i++)
+      expect(fresh.update([det("person", 100, 200, 20, 50, 0.3)], i * 100).tracks).toHaveLength(0);
+  });
+
+  it("votes the category over the track's life: a car flickering to truck stays one car", () => {
+    const tracker = new ByteTracker();
+    let u: TrackUpdate | undefined;
+    for (let i = 0; i < 20; i++) {
+      const label = i === 7 || i === 8 ? "truck" : "car";
+      u = tracker.update([det(label, 100 + i * 10, 300, 80, 50)], i * 100);
+    }
+    expect(u!.tracks).toHaveLength(1);
+    expect(u!.tracks[0]!.category).toBe("car");
+    expect(u!.tracks[0]!.categoryVotes.get("truck")).toBeCloseTo(1.8);
+  });
+
+  it("never continues a person track with a bicycle box", () => {
+    const tracker = new ByteTracker();
+    for (let i = 0; i < 5; i++) tracker.update([det("person", 100, 200)], i * 100);
+    const u = tracker.update([det("bicycle", 100, 200)], 500);
+    expect(u.tracks.find((t) => t.category === "person")!.state).toBe("lost");
+  });
+
+  it("a crowd of 300 for 1000 frames stays correct and bounded", () => {
+    const tracker = new ByteTracker();
+    const modes = new ModeOfTravel();
+    const cols = 20;
+    let maxSize = 0;
+    let idsSeen = 0;
+    for (let f = 0; f < 1000; f++) {
+      const dets: Detection[] = [];
+      for (let k = 0; k < 300; k++) {
+        // a grid of walkers drifting right, wrapping around every 100 frames (new people)
+        const gx = (k % cols) * 40 + (f % 100) * 0.4;
+        const gy = Math.floor(k / cols) * 60 + 60;
+        dets.push(det("person", gx, gy));
+      }
+      const u = tracker.update(dets, f * 100);
+      const users = modes.update(u);
+      if (f % 100 === 50) {
+        expect(u.tracks.filter((t) => t.state === "confirmed")).toHaveLength(300);
+        expect(users).toHaveLength(300);
+      }
+      maxSize = Math.max(maxSize, tracker.size, modes.size);
+      idsSeen = Math.max(idsSeen, ...u.tracks.map((t) => t.id));
+    }
+    // every wrap is a jump of 40 px: the same 300 tracks follow or 300 new ones start, never more held
+    expect(maxSize).toBeLessThanOrEqual(600);
+    expect(idsSeen).toBeLessThanOrEqual(300 * 11);
+  });
+});
+
+describe("mode of travel", () => {
+  function run(frames: Detection[][]) {
+    const tracker = new ByteTracker();
+    const modes = new ModeOfTravel();
+    let users: ReturnType<ModeOfTravel["update"]> = [];
+    frames.forEach((dets, i) => {
+      users = modes.update(tracker.update(dets, i * 100));
+    });
+    return users.map((u) => u.mode).sort();
+  }
+  const person = (x: number, bottom: number) => det("person", x, bottom, 30, 90);
+  const bike = (x: number, bottom = 300) => det("bicycle", x, bottom, 60, 45);
+  const frames = (n: number, f: (i: number) => Detection[]) => Array.from({ length: n }, (_, i) => f(i));
+
+  it("a person riding a bicycle is one cyclist; the bicycle is not counted on its own", () => {
+    expect(run(frames(12, (i) => [person(100 + i * 15, 290), bike(100 + i * 15)]))).toEqual(["cyclist"]);
+  });
+
+  it("a person riding a motorcycle is one motorcyclist", () => {
+    expect(
+      run(frames(12, (i) => [person(100 + i * 25, 290), { ...bike(100 + i * 25), label: "motorcycle" }])),
+    ).toEqual(["motorcyclist"]);
+  });
+
+  it("a pedestrian walking past a parked bicycle stays a pedestrian; the parked bicycle is no road user", () => {
+    expect(run(frames(12, (i) => [person(40 + i * 8, 300), bike(120)]))).toEqual(["pedestrian"]);
+  });
+
+  it("a person walking a bicycle beside them is a pedestrian, and the bicycle is not a second road user", () => {
+    expect(run(frames(12, (i) => [person(100 + i * 8, 300), bike(145 + i * 8)]))).toEqual(["pedestrian"]);
+  });
+
+  it("a moving bicycle whose rider is not detected counts as a cyclist", () => {
+    expect(run(frames(12, (i) => [bike(100 + i * 15)]))).toEqual(["cyclist"]);
+  });
+
+  it("cars, buses and trucks keep their own modes", () => {
+    expect(
+      run(
+        frames(8, (i) => [
+          det("car", 100 + i * 20, 300, 80, 50),
+          det("bus", 400 + i * 20, 300, 150, 100),
+          det("truck", 100 + i * 20, 500, 120, 80),
+        ]),
+      ),
+    ).toEqual(["bus", "car", "truck"]);
+  });
+});
