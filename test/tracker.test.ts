@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Box, Detection, TrackUpdate } from "../edge/domain/types.ts";
+import type { Detection, TrackUpdate } from "../edge/domain/types.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS } from "../edge/track/byte-tracker.ts";
 import { assignMinCost } from "../edge/track/hungarian.ts";
 import { ModeOfTravel } from "../edge/track/mode-of-travel.ts";

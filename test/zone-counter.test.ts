@@ -30,7 +30,8 @@ function run(
 ): { events: ZoneEvent[]; counter: ZoneCounter } {
   const counter = new ZoneCounter(zone);
   const events: ZoneEvent[] = [];
-  frames.forEach((users, i) => events.push(...counter.update(users, i * 1000, removedAt[i] ?? [])));
+  for (const [i, users] of frames.entries())
+    events.push(...counter.update(users, i * 1000, removedAt[i] ?? []));
   return { events, counter };
 }
 

@@ -4,6 +4,7 @@ import { fetchModel } from "../detect/fetch-model.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { runDetect } from "./detect-command.ts";
 import { runEvalDetect } from "./eval-detect-command.ts";
+import { runEvalCount, runEvalTrack } from "./eval-track-count-commands.ts";
 import { progressBar } from "./progress.ts";
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
@@ -126,6 +127,32 @@ modelOptions(
     .option("--conf <x>", "confidence threshold (COCO evaluation uses a low one)", "0.001")
     .option("--json", "machine-readable output"),
 ).action((o) => exit(runEvalDetect(o)));
+
+evaluate
+  .command("track")
+  .argument("<seq-dir>", "MOTChallenge-style folder: seqinfo.ini, gt/gt.txt")
+  .description(
+    "feed the ground-truth boxes, with drops and jitter, through the tracker: MOTA, IDF1, ID switches",
+  )
+  .option("--drop <x>", "share of boxes dropped", "0.1")
+  .option("--jitter <x>", "box jitter, fraction of box size", "0.05")
+  .option("--seed <n>", "random seed", "1")
+  .option("--json", "machine-readable output")
+  .action((seqDir: string, o) => exit(runEvalTrack(seqDir, o)));
+modelOptions(
+  evaluate
+    .command("count")
+    .argument("<seq-dir>", "MOTChallenge-style folder with a video file, gt/gt.txt and seqinfo.ini")
+    .description(
+      "run detector + tracker + counting lines on the video; compare crossings with the ground truth",
+    )
+    .option(
+      "--lines <file>",
+      "YAML file with `lines:` as in a device config (default: six lines at 25/50/75 % of the frame)",
+    )
+    .option("--conf <x>", "detector confidence (the tracker's low-score floor)", "0.2")
+    .option("--json", "machine-readable output"),
+).action((seqDir: string, o) => exit(runEvalCount(seqDir, o)));
 
 try {
   await program.parseAsync(process.argv);

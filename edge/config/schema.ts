@@ -84,7 +84,13 @@ export const ModelSchema = Type.Object(
       description:
         "In order of preference; an unavailable one is skipped with a warning, CPU is the fallback",
     }),
-    confidence: Type.Number({ minimum: 0.01, maximum: 1, default: 0.3 }),
+    confidence: Type.Number({
+      minimum: 0.01,
+      maximum: 1,
+      default: 0.2,
+      description:
+        "Minimum detection score handed to the tracker, which also uses low-score detections to keep tracks alive",
+    }),
     iou: Type.Number({ minimum: 0.05, maximum: 1, default: 0.45, description: "NMS IoU threshold" }),
     classes: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,
@@ -121,6 +127,61 @@ export const ZoneSchema = Type.Object(
     }),
   },
   strict,
+);
+
+export const TrackerSchema = Type.Object(
+  {
+    lostBufferSec: Type.Number({
+      minimum: 0,
+      maximum: 60,
+      default: 2,
+      description: "How long a track that is not seen (occlusion) is kept for re-identification, in seconds",
+    }),
+    minHits: Type.Integer({
+      minimum: 1,
+      maximum: 30,
+      default: 3,
+      description: "Matched frames before a track counts",
+    }),
+  },
+  { ...strict, default: {} },
+);
+
+export const CountingSchema = Type.Object(
+  {
+    anchor: oneOf(["bottom-center", "center", "top-center"], {
+      default: "bottom-center",
+      description:
+        "Point of the box that must cross a line or be inside a zone; feet and wheels are at the bottom",
+    }),
+    minCrossingDistance: Type.Number({
+      minimum: 0,
+      maximum: 2,
+      default: 0.15,
+      description:
+        "Hysteresis: distance past a line, in the object's box heights, after which a crossing counts",
+    }),
+    minCrossingSec: Type.Number({
+      minimum: 0,
+      maximum: 30,
+      default: 1,
+      description:
+        "Hysteresis: time on the new side after which a crossing counts, if the distance was not reached",
+    }),
+    modes: Type.Record(Type.String(), Type.String({ minLength: 1, pattern: "^[a-z][a-z0-9_-]*$" }), {
+      default: {
+        person: "pedestrian",
+        bicycle: "cyclist",
+        motorcycle: "motorcyclist",
+        car: "car",
+        bus: "bus",
+        truck: "truck",
+      },
+      description:
+        "Mode reported per detector class, e.g. car, bus and truck all as 'vehicle'. A person riding a bicycle is a cyclist.",
+    }),
+  },
+  { ...strict, default: {} },
 );
 
 export const MqttSchema = Type.Object(
@@ -173,6 +234,8 @@ export const ConfigSchema = Type.Object(
     model: Type.Object(ModelSchema.properties, { ...strict, default: {} }),
     lines: Type.Array(LineSchema, { default: [] }),
     zones: Type.Array(ZoneSchema, { default: [] }),
+    tracker: TrackerSchema,
+    counting: CountingSchema,
     mqtt: MqttSchema,
     api: ApiSchema,
   },

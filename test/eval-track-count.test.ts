@@ -1,0 +1,153 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { decodeVideoFrames, probeVideo } from "../edge/capture/ffmpeg.ts";
+import { evaluateCounting, readLinesFile } from "../edge/cli/eval-track-count-commands.ts";
+import { ConfigError } from "../edge/config/load.ts";
+import { compareCounts, DEFAULT_EVAL_LINES, groundTruthCrossings } from "../edge/eval/count-eval.ts";
+import { MotAccumulator } from "../edge/eval/mot.ts";
+import { evaluateTracker } from "../edge/eval/track-eval.ts";
+import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
+
+const b = (x: number) => ({ x1: x, y1: 0, x2: x + 10, y2: 20 });
+
+describe("MOT metrics", () => {
+  it("perfect tracking scores MOTA 1 and IDF1 1", () => {
+    const acc = new MotAccumulator();
+    for (let f = 0; f < 10; f++)
+      acc.add(
+        [
+          { id: 1, box: b(f) },
+          { id: 2, box: b(100 + f) },
+        ],
+        [
+          { id: 7, box: b(f) },
+          { id: 8, box: b(100 + f) },
+        ],
+      );
+    const m = acc.result();
+    expect(m.mota).toBe(1);
+    expect(m.idf1).toBe(1);
+    expect(m.idSwitches).toBe(0);
+  });
+
+  it("counts an identity switch, misses and false positives", () => {
+    const acc = new MotAccumulator();
+    for (let f = 0; f < 10; f++) acc.add([{ id: 1, box: b(f) }], [{ id: f < 5 ? 7 : 9, box: b(f) }]);
+    acc.add([{ id: 1, box: b(10) }], [{ id: 3, box: b(300) }]);
+    const m = acc.result();
+    expect(m.idSwitches).toBe(1);
+    expect(m.falseNegatives).toBe(1);
+    expect(m.falsePositives).toBe(1);
+    expect(m.mota).toBeCloseTo(1 - 3 / 11);
+    // best identity mapping covers 5 of 11 truth boxes and 5 of 11 predictions
+    expect(m.idf1).toBeCloseTo((2 * 5) / 22);
+  });
+});
+
+describe("count comparison", () => {
+  it("scores per line and direction and overall", () => {
+    const truth = new Map([
+      ["a:l>r", 10],
+      ["a:r>l", 0],
+      ["b:l>r", 5],
+    ]);
+    const counted = new Map([
+      ["a:l>r", 9],
+      ["a:r>l", 1],
+      ["b:l>r", 5],
+    ]);
+    const c = compareCounts(counted, truth);
+    expect(c.rows.find((r) => r.line === "a" && r.direction === "l>r")!.accuracy).toBeCloseTo(0.9);
+    expect(c.rows.find((r) => r.direction === "r>l")!.accuracy).toBeNull();
+    expect(c.overallAccuracy).toBeCloseTo(1 - 2 / 15);
+  });
+
+  it("reads lines from a YAML file and names invalid fields", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lines-"));
+    const good = join(dir, "good.yaml");
+    writeFileSync(
+      good,
+      "lines:\n  - name: door\n    points: [[0.5, 0], [0.5, 1]]\n    from: in\n    to: out\n",
+    );
+    expect(readLinesFile(good)).toEqual([
+      {
+        name: "door",
+        points: [
+          [0.5, 0],
+          [0.5, 1],
+        ],
+        from: "in",
+        to: "out",
+      },
+    ]);
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "lines:\n  - name: door\n    points: [[0.5, 0]]\n");
+    expect(() => readLinesFile(bad)).toThrow(ConfigError);
+    expect(() => readLinesFile(bad)).toThrow(/lines\[0\]\.points/);
+  });
+});
+
+const pets = dataPath("pets09-s2l1");
+const tud = dataPath("tud-campus");
+
+describeWithAssets(
+  "tracker on real ground truth (drops + jitter)",
+  [join(pets, "gt/gt.txt"), join(tud, "gt/gt.txt")],
+  () => {
+    it.each([
+      [pets, 0.85, 0.85, 10],
+      [tud, 0.8, 0.85, 3],
+    ])("%s", (dir, minMota, minIdf1, maxSwitches) => {
+      const { metrics } = evaluateTracker(dir);
+      expect(metrics.mota).toBeGreaterThanOrEqual(minMota);
+      expect(metrics.idf1).toBeGreaterThanOrEqual(minIdf1);
+      expect(metrics.idSwitches).toBeLessThanOrEqual(maxSwitches);
+    });
+
+    it("the truth for the six default lines on pets09-s2l1 has about 100 crossings", () => {
+      const truth = groundTruthCrossings(pets, DEFAULT_EVAL_LINES);
+      const total = [...truth.values()].reduce((a, v) => a + v, 0);
+      expect(total).toBeGreaterThanOrEqual(90);
+      expect(total).toBeLessThanOrEqual(110);
+      expect(truth.size).toBe(12);
+    });
+  },
+);
+
+describeWithAssets("video decoding through ffmpeg", [join(tud, "tud-campus.mp4")], () => {
+  it("decodes every frame of a real clip at the requested size", async () => {
+    const info = probeVideo(join(tud, "tud-campus.mp4"));
+    expect([info.width, info.height]).toEqual([640, 480]);
+    let frames = 0;
+    for await (const rgb of decodeVideoFrames(join(tud, "tud-campus.mp4"), 320, 240)) {
+      expect(rgb.length).toBe(320 * 240 * 3);
+      frames++;
+    }
+    expect(frames).toBe(71);
+  });
+
+  it("a file that is not a video is a clear error", () => {
+    expect(() => probeVideo(join(tud, "seqinfo.ini"))).toThrow(/cannot read video/);
+  });
+});
+
+describeWithAssets(
+  "counting on real video: detector + tracker + lines vs ground truth",
+  [modelPath("yolox_nano.onnx"), join(pets, "pets09-s2l1.avi")],
+  () => {
+    it("pets09-s2l1 with yolox-nano: overall >= 0.90 and >= 0.90 on every line and direction with 10+ crossings", async () => {
+      const r = await evaluateCounting(
+        pets,
+        { model: "yolox-nano", modelDir: MODEL_DIR, conf: "0.2", iou: "0.45", threads: "0" },
+        false,
+      );
+      expect(r.frames).toBe(795);
+      expect(r.overallAccuracy).toBeGreaterThanOrEqual(0.9);
+      for (const row of r.rows.filter((x) => x.truth >= 10))
+        expect(row.accuracy, `${row.line} ${row.direction}`).toBeGreaterThanOrEqual(0.9);
+      expect(Object.keys(r.countsByMode)).toEqual(["pedestrian"]);
+    });
+  },
+);
