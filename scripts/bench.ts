@@ -8,7 +8,12 @@ import { DEFAULT_COUNTED_CLASSES } from "../edge/detect/coco-labels.ts";
 import { computeGeometry } from "../edge/detect/letterbox.ts";
 import { loadManifest } from "../edge/detect/model-descriptor.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
-import type { FramePixels } from "../edge/domain/types.ts";
+import { LineCounter } from "../edge/count/line-counter.ts";
+import { ZoneCounter } from "../edge/count/zone-counter.ts";
+import type { Detection, FramePixels } from "../edge/domain/types.ts";
+import { seededRandom } from "../edge/eval/mot.ts";
+import { ByteTracker } from "../edge/track/byte-tracker.ts";
+import { ModeOfTravel } from "../edge/track/mode-of-travel.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -121,7 +126,48 @@ async function benchDetect(): Promise<void> {
   }
 }
 
-const sections: Record<string, () => Promise<void>> = { detect: benchDetect };
+async function benchTrack(): Promise<void> {
+  console.log("\n## track + count: tracker, mode of travel, 2 lines and 1 zone per frame; 1920x1080 scene, 10 fps");
+  console.log(`${"objects".padEnd(8)} ${"median ms".padStart(10)} ${"p90 ms".padStart(8)}`);
+  for (const n of [10, 100, 300]) {
+    const rand = seededRandom(n);
+    const walkers = Array.from({ length: n }, () => ({
+      x: rand() * 1920,
+      y: 200 + rand() * 800,
+      vx: (rand() - 0.5) * 12,
+      vy: (rand() - 0.5) * 8,
+      label: rand() < 0.8 ? "person" : "car",
+    }));
+    const tracker = new ByteTracker();
+    const modes = new ModeOfTravel();
+    const lines = [
+      new LineCounter({ name: "a", points: [{ x: 960, y: 0 }, { x: 960, y: 1080 }], from: "w", to: "e" }),
+      new LineCounter({ name: "b", points: [{ x: 0, y: 600 }, { x: 1920, y: 600 }], from: "n", to: "s" }),
+    ];
+    const zone = new ZoneCounter({ name: "z", polygon: [{ x: 400, y: 300 }, { x: 1500, y: 300 }, { x: 1500, y: 900 }, { x: 400, y: 900 }], dwellThresholdSec: 30 });
+    const times: number[] = [];
+    for (let f = 0; f < 600; f++) {
+      const dets: Detection[] = walkers.map((w) => {
+        w.x = (w.x + w.vx + 1920) % 1920;
+        w.y = Math.min(1050, Math.max(150, w.y + w.vy));
+        const h = w.label === "person" ? 90 : 70;
+        const wd = w.label === "person" ? 35 : 120;
+        return { classId: 0, label: w.label, score: 0.6 + 0.4 * rand(), box: { x1: w.x - wd / 2, y1: w.y - h, x2: w.x + wd / 2, y2: w.y } };
+      });
+      const t0 = performance.now();
+      const u = tracker.update(dets, f * 100);
+      const users = modes.update(u);
+      const removed = u.removed.map((t) => t.id);
+      for (const l of lines) l.update(users, f * 100, removed);
+      zone.update(users, f * 100, removed);
+      if (f >= 50) times.push(performance.now() - t0);
+    }
+    const s = stats(times);
+    console.log(`${String(n).padEnd(8)} ${f(s.median).padStart(10)} ${f(s.p90).padStart(8)}`);
+  }
+}
+
+const sections: Record<string, () => Promise<void>> = { detect: benchDetect, track: benchTrack };
 console.log(
   `# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
 );
