@@ -4,12 +4,12 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { LineCounter } from "../edge/count/line-counter.ts";
+import { ZoneCounter } from "../edge/count/zone-counter.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../edge/detect/coco-labels.ts";
 import { computeGeometry } from "../edge/detect/letterbox.ts";
 import { loadManifest } from "../edge/detect/model-descriptor.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
-import { LineCounter } from "../edge/count/line-counter.ts";
-import { ZoneCounter } from "../edge/count/zone-counter.ts";
 import type { Detection, FramePixels } from "../edge/domain/types.ts";
 import { seededRandom } from "../edge/eval/mot.ts";
 import { ByteTracker } from "../edge/track/byte-tracker.ts";
@@ -127,7 +127,9 @@ async function benchDetect(): Promise<void> {
 }
 
 async function benchTrack(): Promise<void> {
-  console.log("\n## track + count: tracker, mode of travel, 2 lines and 1 zone per frame; 1920x1080 scene, 10 fps");
+  console.log(
+    "\n## track + count: tracker, mode of travel, 2 lines and 1 zone per frame; 1920x1080 scene, 10 fps",
+  );
   console.log(`${"objects".padEnd(8)} ${"median ms".padStart(10)} ${"p90 ms".padStart(8)}`);
   for (const n of [10, 100, 300]) {
     const rand = seededRandom(n);
@@ -141,10 +143,35 @@ async function benchTrack(): Promise<void> {
     const tracker = new ByteTracker();
     const modes = new ModeOfTravel();
     const lines = [
-      new LineCounter({ name: "a", points: [{ x: 960, y: 0 }, { x: 960, y: 1080 }], from: "w", to: "e" }),
-      new LineCounter({ name: "b", points: [{ x: 0, y: 600 }, { x: 1920, y: 600 }], from: "n", to: "s" }),
+      new LineCounter({
+        name: "a",
+        points: [
+          { x: 960, y: 0 },
+          { x: 960, y: 1080 },
+        ],
+        from: "w",
+        to: "e",
+      }),
+      new LineCounter({
+        name: "b",
+        points: [
+          { x: 0, y: 600 },
+          { x: 1920, y: 600 },
+        ],
+        from: "n",
+        to: "s",
+      }),
     ];
-    const zone = new ZoneCounter({ name: "z", polygon: [{ x: 400, y: 300 }, { x: 1500, y: 300 }, { x: 1500, y: 900 }, { x: 400, y: 900 }], dwellThresholdSec: 30 });
+    const zone = new ZoneCounter({
+      name: "z",
+      polygon: [
+        { x: 400, y: 300 },
+        { x: 1500, y: 300 },
+        { x: 1500, y: 900 },
+        { x: 400, y: 900 },
+      ],
+      dwellThresholdSec: 30,
+    });
     const times: number[] = [];
     for (let f = 0; f < 600; f++) {
       const dets: Detection[] = walkers.map((w) => {
@@ -152,7 +179,12 @@ async function benchTrack(): Promise<void> {
         w.y = Math.min(1050, Math.max(150, w.y + w.vy));
         const h = w.label === "person" ? 90 : 70;
         const wd = w.label === "person" ? 35 : 120;
-        return { classId: 0, label: w.label, score: 0.6 + 0.4 * rand(), box: { x1: w.x - wd / 2, y1: w.y - h, x2: w.x + wd / 2, y2: w.y } };
+        return {
+          classId: 0,
+          label: w.label,
+          score: 0.6 + 0.4 * rand(),
+          box: { x1: w.x - wd / 2, y1: w.y - h, x2: w.x + wd / 2, y2: w.y },
+        };
       });
       const t0 = performance.now();
       const u = tracker.update(dets, f * 100);

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import { createLogger } from "../app/logger.ts";
+import { SimulatedDevice } from "../app/simulate.ts";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
 import { fetchModel } from "../detect/fetch-model.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
@@ -8,6 +11,12 @@ import { runEvalCount, runEvalTrack } from "./eval-track-count-commands.ts";
 import { progressBar } from "./progress.ts";
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
+
+function packageVersion(): string {
+  return (
+    JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+  ).version;
+}
 
 function modelOptions(cmd: Command): Command {
   return cmd
@@ -153,6 +162,35 @@ modelOptions(
     .option("--conf <x>", "detector confidence (the tracker's low-score floor)", "0.2")
     .option("--json", "machine-readable output"),
 ).action((seqDir: string, o) => exit(runEvalCount(seqDir, o)));
+
+program
+  .command("simulate")
+  .description(
+    "a device without camera: random crossings on the configured lines, stored and published like `counter run`",
+  )
+  .requiredOption("--config <file>", "device configuration (YAML)")
+  .option("--rate <n>", "mean crossings per second per line", "2")
+  .option("--seed <n>", "random seed", "1")
+  .option("--duration <sec>", "stop after this many seconds (default: until SIGINT/SIGTERM)")
+  .action(async (o: { config: string; rate: string; seed: string; duration?: string }) => {
+    const config = loadConfigFile(o.config);
+    const log = createLogger();
+    const device = new SimulatedDevice(
+      config,
+      { ratePerSec: Number(o.rate), seed: Number(o.seed), tickMs: 100 },
+      packageVersion(),
+      log,
+    );
+    device.start();
+    log.info({ device: config.device.id }, "simulated device started");
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+      if (o.duration) setTimeout(resolve, Number(o.duration) * 1000);
+    });
+    await device.stop();
+    log.info("stopped");
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -197,6 +197,23 @@ export const MqttSchema = Type.Object(
       default: 4,
       description: "4 = MQTT 3.1.1, 5 = MQTT 5",
     }),
+    format: oneOf(["native", "ngsi-ld"], {
+      default: "native",
+      description: "Payload of the counts topic: native JSON (docs/mqtt.md) or FIWARE NGSI-LD entities",
+    }),
+    os2iot: Type.Optional(
+      Type.Object(
+        {
+          organizationId: Type.String({ minLength: 1, pattern: "^[^/#+]+$" }),
+          applicationId: Type.String({ minLength: 1, pattern: "^[^/#+]+$" }),
+        },
+        {
+          ...strict,
+          description:
+            "Publish to OS2iot's MQTT receiver: devices/{organizationId}/{applicationId}/{device id}",
+        },
+      ),
+    ),
     tls: Type.Object(
       {
         ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
@@ -206,6 +223,41 @@ export const MqttSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+  },
+  { ...strict, default: {} },
+);
+
+export const StorageSchema = Type.Object(
+  {
+    path: Type.String({
+      default: "data/counter.db",
+      minLength: 1,
+      description: "SQLite file: interval history and outbox",
+    }),
+    retentionDays: Type.Integer({
+      minimum: 1,
+      maximum: 3650,
+      default: 90,
+      description: "History kept this long",
+    }),
+    maxSizeMb: Type.Number({
+      minimum: 0,
+      default: 0,
+      description:
+        "Upper bound of the database size (0 = none); when reached, counts are held in memory and status says so",
+    }),
+  },
+  { ...strict, default: {} },
+);
+
+export const AggregationSchema = Type.Object(
+  {
+    periodSec: Type.Integer({
+      minimum: 1,
+      maximum: 86_400,
+      default: 60,
+      description: "Interval length; intervals are aligned to the wall clock (e.g. 900 = :00, :15, :30, :45)",
+    }),
   },
   { ...strict, default: {} },
 );
@@ -236,6 +288,8 @@ export const ConfigSchema = Type.Object(
     zones: Type.Array(ZoneSchema, { default: [] }),
     tracker: TrackerSchema,
     counting: CountingSchema,
+    aggregation: AggregationSchema,
+    storage: StorageSchema,
     mqtt: MqttSchema,
     api: ApiSchema,
   },

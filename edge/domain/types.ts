@@ -101,3 +101,54 @@ export interface ZoneEvent {
   /** On exit: whether the dwell reached the zone's threshold. */
   readonly staying: boolean | null;
 }
+
+/** Counts over one line, direction and mode in one interval. */
+export interface LineCount {
+  readonly line: string;
+  readonly from: string;
+  readonly to: string;
+  readonly mode: Mode;
+  readonly count: number;
+}
+
+/** One zone and mode in one interval. Dwell figures cover visitors who left during the interval. */
+export interface ZoneCount {
+  readonly zone: string;
+  readonly mode: Mode;
+  readonly entries: number;
+  readonly exits: number;
+  /** Time-weighted mean and maximum of the number inside, over the observed part of the interval. */
+  readonly occupancyMean: number;
+  readonly occupancyMax: number;
+  /** Visitors who left after at least the zone's dwell threshold / before it. */
+  readonly staying: number;
+  readonly passing: number;
+  readonly dwellP50Sec: number | null;
+  readonly dwellP90Sec: number | null;
+}
+
+/** How much of the interval the device actually saw, so zeros are never mistaken for "nobody passed". */
+export interface IntervalQuality {
+  /** Seconds of the interval during which frames were processed. */
+  readonly coverageSec: number;
+  readonly framesProcessed: number;
+  readonly meanFps: number;
+  readonly framesDropped: number;
+  /** Frames that could not be decoded and were skipped. */
+  readonly framesCorrupt: number;
+  readonly cameraStateChanges: number;
+  /** Seconds the camera was down within the interval. */
+  readonly cameraDownSec: number;
+}
+
+/** The aggregate the device publishes: nothing per person, no ids, no boxes, no trajectories. */
+export interface IntervalCounts {
+  readonly deviceId: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** The device did not observe the whole interval (it started or stopped inside it). */
+  readonly partial: boolean;
+  readonly quality: IntervalQuality;
+  readonly lines: readonly LineCount[];
+  readonly zones: readonly ZoneCount[];
+}

@@ -1,0 +1,256 @@
+import { percentile } from "../count/zone-counter.ts";
+import type { Crossing, IntervalCounts, LineCount, Mode, ZoneCount, ZoneEvent } from "../domain/types.ts";
+
+export interface AggregatorOptions {
+  readonly deviceId: string;
+  readonly periodSec: number;
+  readonly lines: readonly { readonly name: string; readonly from: string; readonly to: string }[];
+  readonly zones: readonly { readonly name: string }[];
+  /** Modes reported for every line and zone, with zeros, so a missing row never has to be guessed. */
+  readonly modes: readonly Mode[];
+  /** A gap between frames longer than this is not counted as observed time (the camera stalled). */
+  readonly maxFrameGapSec: number;
+}
+
+interface ZoneAccumulator {
+  entries: number;
+  exits: number;
+  staying: number;
+  passing: number;
+  dwells: number[];
+  occupancyTimeSum: number;
+  occupancyMax: number;
+}
+
+interface Interval {
+  readonly startMs: number;
+  readonly endMs: number;
+  partial: boolean;
+  coverageMs: number;
+  frames: number;
+  dropped: number;
+  corrupt: number;
+  cameraChanges: number;
+  cameraDownMs: number;
+  readonly lineCounts: Map<string, number>;
+  readonly zones: Map<string, ZoneAccumulator>;
+}
+
+const lineKey = (line: string, from: string, to: string, mode: Mode) =>
+  `${line}\u0000${from}\u0000${to}\u0000${mode}`;
+const zoneKey = (zone: string, mode: Mode) => `${zone}\u0000${mode}`;
+
+/**
+ * Wall-clock aligned intervals of counts with their quality. Intervals are aligned to multiples of
+ * the period since the epoch (a 15-minute interval starts at :00, :15, ...). Nothing per person
+ * enters or leaves: crossings and zone events arrive already stripped of track ids.
+ */
+export class IntervalAggregator {
+  private current: Interval;
+  private lastFrameMs: number | undefined;
+  private cameraUp = true;
+  private cameraDownSinceMs = 0;
+  private readonly periodMs: number;
+
+  constructor(
+    readonly options: AggregatorOptions,
+    /** When observation began: the first interval is partial unless this is its start. */
+    startedMs: number,
+  ) {
+    this.periodMs = options.periodSec * 1000;
+    this.current = this.newInterval(this.alignedStart(startedMs));
+    this.current.partial = startedMs > this.current.startMs;
+  }
+
+  private alignedStart(tsMs: number): number {
+    return Math.floor(tsMs / this.periodMs) * this.periodMs;
+  }
+
+  private newInterval(startMs: number): Interval {
+    return {
+      startMs,
+      endMs: startMs + this.periodMs,
+      partial: false,
+      coverageMs: 0,
+      frames: 0,
+      dropped: 0,
+      corrupt: 0,
+      cameraChanges: 0,
+      cameraDownMs: 0,
+      lineCounts: new Map(),
+      zones: new Map(),
+    };
+  }
+
+  /** Closes every interval that ended at or before `nowMs` and returns them, oldest first. */
+  flush(nowMs: number): IntervalCounts[] {
+    const closed: IntervalCounts[] = [];
+    while (nowMs >= this.current.endMs) {
+      const end = this.current.endMs;
+      this.addObserved(end);
+      this.addCameraDown(end);
+      closed.push(this.finish(this.current));
+      this.current = this.newInterval(end);
+      if (!this.cameraUp) this.cameraDownSinceMs = end;
+    }
+    return closed;
+  }
+
+  /** Observed time between the previous frame and `tsMs`, up to the stall limit. */
+  private addObserved(tsMs: number): number {
+    if (this.lastFrameMs === undefined || !this.cameraUp) return 0;
+    const gap = tsMs - this.lastFrameMs;
+    if (gap <= 0 || gap > this.options.maxFrameGapSec * 1000) return 0;
+    this.current.coverageMs += gap;
+    this.lastFrameMs = tsMs;
+    return gap;
+  }
+
+  private addCameraDown(tsMs: number): void {
+    if (this.cameraUp) return;
+    this.current.cameraDownMs += Math.max(0, tsMs - this.cameraDownSinceMs);
+    this.cameraDownSinceMs = tsMs;
+  }
+
+  /**
+   * One processed frame: its crossings, zone events and the occupancy of each zone after it.
+   * Returns the intervals this frame closed.
+   */
+  addFrame(
+    tsMs: number,
+    crossings: readonly Crossing[],
+    zoneEvents: readonly ZoneEvent[],
+    occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>,
+  ): IntervalCounts[] {
+    const closed = this.flush(tsMs);
+    const prev = this.lastFrameMs;
+    const dt = this.addObserved(tsMs);
+    if (prev === undefined || dt === 0) this.lastFrameMs = tsMs;
+    const iv = this.current;
+    iv.frames++;
+    for (const c of crossings) {
+      const k = lineKey(c.line, c.from, c.to, c.mode);
+      iv.lineCounts.set(k, (iv.lineCounts.get(k) ?? 0) + 1);
+    }
+    for (const e of zoneEvents) {
+      const z = this.zoneAcc(iv, e.zone, e.mode);
+      if (e.kind === "enter") z.entries++;
+      else {
+        z.exits++;
+        if (e.dwellSec !== null) z.dwells.push(e.dwellSec);
+        if (e.staying) z.staying++;
+        else z.passing++;
+      }
+    }
+    for (const [zone, byMode] of occupancy) {
+      for (const [mode, n] of byMode) {
+        const z = this.zoneAcc(iv, zone, mode);
+        z.occupancyTimeSum += n * dt;
+        if (n > z.occupancyMax) z.occupancyMax = n;
+      }
+    }
+    return closed;
+  }
+
+  addDroppedFrames(n: number): void {
+    this.current.dropped += n;
+  }
+
+  addCorruptFrames(n: number): void {
+    this.current.corrupt += n;
+  }
+
+  /** The camera went down or came back at `tsMs`; down time is not observed time. */
+  cameraChanged(up: boolean, tsMs: number): IntervalCounts[] {
+    const closed = this.flush(tsMs);
+    if (up === this.cameraUp) return closed;
+    if (!up) this.addObserved(tsMs);
+    this.addCameraDown(tsMs);
+    this.cameraUp = up;
+    this.cameraDownSinceMs = tsMs;
+    this.current.cameraChanges++;
+    this.lastFrameMs = undefined;
+    return closed;
+  }
+
+  /** Shutdown: closes the intervals due and the current one as partial at `nowMs`. */
+  close(nowMs: number): IntervalCounts[] {
+    const closed = this.flush(nowMs);
+    this.addObserved(nowMs);
+    this.addCameraDown(nowMs);
+    if (nowMs > this.current.startMs) {
+      this.current.partial = true;
+      closed.push(this.finish(this.current, nowMs));
+    }
+    return closed;
+  }
+
+  private zoneAcc(iv: Interval, zone: string, mode: Mode): ZoneAccumulator {
+    const k = zoneKey(zone, mode);
+    let z = iv.zones.get(k);
+    if (!z) {
+      z = { entries: 0, exits: 0, staying: 0, passing: 0, dwells: [], occupancyTimeSum: 0, occupancyMax: 0 };
+      iv.zones.set(k, z);
+    }
+    return z;
+  }
+
+  private finish(iv: Interval, endMs = iv.endMs): IntervalCounts {
+    const modes = [
+      ...new Set([...this.options.modes, ...[...iv.lineCounts.keys()].map((k) => k.split("\u0000")[3]!)]),
+    ];
+    const lines: LineCount[] = [];
+    for (const l of this.options.lines) {
+      for (const [from, to] of [
+        [l.from, l.to],
+        [l.to, l.from],
+      ] as const) {
+        for (const mode of modes)
+          lines.push({
+            line: l.name,
+            from,
+            to,
+            mode,
+            count: iv.lineCounts.get(lineKey(l.name, from, to, mode)) ?? 0,
+          });
+      }
+    }
+    const zones: ZoneCount[] = [];
+    const round = (v: number) => Math.round(v * 1000) / 1000;
+    for (const z of this.options.zones) {
+      for (const mode of modes) {
+        const a = iv.zones.get(zoneKey(z.name, mode));
+        zones.push({
+          zone: z.name,
+          mode,
+          entries: a?.entries ?? 0,
+          exits: a?.exits ?? 0,
+          occupancyMean: a && iv.coverageMs > 0 ? round(a.occupancyTimeSum / iv.coverageMs) : 0,
+          occupancyMax: a?.occupancyMax ?? 0,
+          staying: a?.staying ?? 0,
+          passing: a?.passing ?? 0,
+          dwellP50Sec: a && a.dwells.length > 0 ? round(percentile(a.dwells, 50)) : null,
+          dwellP90Sec: a && a.dwells.length > 0 ? round(percentile(a.dwells, 90)) : null,
+        });
+      }
+    }
+    const coverageSec = iv.coverageMs / 1000;
+    return {
+      deviceId: this.options.deviceId,
+      startMs: iv.startMs,
+      endMs: iv.endMs,
+      partial: iv.partial || endMs < iv.endMs,
+      quality: {
+        coverageSec: round(coverageSec),
+        framesProcessed: iv.frames,
+        meanFps: coverageSec > 0 ? round(iv.frames / coverageSec) : 0,
+        framesDropped: iv.dropped,
+        framesCorrupt: iv.corrupt,
+        cameraStateChanges: iv.cameraChanges,
+        cameraDownSec: round(iv.cameraDownMs / 1000),
+      },
+      lines,
+      zones,
+    };
+  }
+}

@@ -1,0 +1,162 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Config } from "../config/schema.ts";
+import type { IntervalCounts } from "../domain/types.ts";
+import { CountDelivery } from "../publish/delivery.ts";
+import { SCHEMA_VERSION, type StatusMessage } from "../publish/messages.ts";
+import { MqttPublisher } from "../publish/mqtt-publisher.ts";
+import { countsRenderer, offlineStatus, topicFor } from "../publish/topics.ts";
+import { CountStore, StoreError } from "../store/store.ts";
+
+export interface OutputLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** What the rest of the process reports for the status message. */
+export interface LiveStatus {
+  readonly model: string | null;
+  readonly camera: StatusMessage["camera"];
+  readonly processedFps: number;
+}
+
+/**
+ * The output side of the device: finished intervals go to SQLite and out over MQTT, and the retained
+ * status keeps the broker informed. Constructing does no I/O; `start()` opens the database and
+ * connects; `stop()` publishes the offline status and closes both.
+ */
+export class CountOutput {
+  private store: CountStore | undefined;
+  private publisher: MqttPublisher | undefined;
+  private delivery: CountDelivery | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private live: LiveStatus = {
+    model: null,
+    camera: { state: "unknown", since: null, lastError: null },
+    processedFps: 0,
+  };
+
+  constructor(
+    readonly config: Config,
+    readonly version: string,
+    private readonly log: OutputLog,
+  ) {}
+
+  start(): void {
+    const c = this.config;
+    try {
+      mkdirSync(dirname(c.storage.path), { recursive: true });
+      this.store = new CountStore(c.storage.path, c.storage.maxSizeMb);
+      this.store.prune(c.storage.retentionDays);
+    } catch (err) {
+      const msg =
+        err instanceof StoreError
+          ? err.message
+          : `cannot open database ${c.storage.path}: ${(err as Error).message}`;
+      this.log.error(`${msg}; counting continues with counts held in memory`);
+      this.store = undefined;
+    }
+    if (c.mqtt.enabled) {
+      const statusTopic = topicFor(c, "status");
+      this.publisher = new MqttPublisher({
+        url: c.mqtt.url,
+        clientId: c.device.id,
+        username: c.mqtt.username,
+        password: c.mqtt.password,
+        protocolVersion: c.mqtt.protocolVersion,
+        tls: c.mqtt.tls,
+        statusTopic,
+        willPayload: JSON.stringify(offlineStatus(c.device.id, this.version)),
+        onConnect: () => {
+          this.log.info(`connected to ${c.mqtt.url}`);
+          void this.publishStatus();
+          this.delivery?.kick();
+        },
+        onError: (m) => this.log.warn(`MQTT: ${m}; counts are kept on disk until delivered`),
+      });
+    }
+    this.delivery = new CountDelivery({
+      store: this.store,
+      publisher: this.publisher,
+      render: countsRenderer(c),
+      initialSeq: this.store?.lastSeq() ?? 0,
+      onStorageError: (m) => this.log.error(`${m}; counts are held in memory until the database is writable`),
+    });
+    this.publisher?.start();
+    this.statusTimer = setInterval(() => void this.publishStatus(), 30_000);
+    this.statusTimer.unref();
+    this.pruneTimer = setInterval(() => this.store?.prune(c.storage.retentionDays), 6 * 3600_000);
+    this.pruneTimer.unref();
+  }
+
+  /** Stores and sends finished intervals, oldest first. */
+  handle(intervals: readonly IntervalCounts[]): void {
+    for (const iv of intervals) this.delivery!.deliver(iv);
+    if (intervals.length > 0) void this.publishStatus();
+  }
+
+  setLive(live: LiveStatus): void {
+    this.live = live;
+  }
+
+  get database(): CountStore | undefined {
+    return this.store;
+  }
+
+  get storageError(): string | null {
+    return this.delivery?.storageError ?? null;
+  }
+
+  get brokerConnected(): boolean {
+    return this.publisher?.connected ?? false;
+  }
+
+  get brokerError(): string | null {
+    return this.publisher?.lastError ?? null;
+  }
+
+  outboxDepth(): number {
+    return this.delivery?.outboxDepth() ?? 0;
+  }
+
+  statusMessage(online: boolean): StatusMessage {
+    return {
+      type: "status",
+      schemaVersion: SCHEMA_VERSION,
+      deviceId: this.config.device.id,
+      online,
+      version: this.version,
+      model: this.live.model,
+      camera: this.live.camera,
+      processedFps: this.live.processedFps,
+      outboxDepth: this.outboxDepth(),
+      storageError: this.storageError,
+      ts: new Date().toISOString(),
+    };
+  }
+
+  private async publishStatus(): Promise<void> {
+    if (!this.publisher?.connected) return;
+    await this.publisher.publishStatus(this.statusMessage(true)).catch(() => {});
+  }
+
+  /** Waits (up to `timeoutMs`) for the outbox to drain; for shutdown and tests. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.outboxDepth() === 0) return true;
+      this.delivery?.kick();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.outboxDepth() === 0;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.statusTimer);
+    clearInterval(this.pruneTimer);
+    await this.publisher?.stop(this.statusMessage(false));
+    this.store?.close();
+  }
+}

@@ -1,0 +1,136 @@
+import { readFileSync } from "node:fs";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { StatusMessage } from "./messages.ts";
+
+export interface PublisherOptions {
+  readonly url: string;
+  readonly clientId: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly protocolVersion: 4 | 5;
+  readonly tls: {
+    readonly ca?: string | undefined;
+    readonly cert?: string | undefined;
+    readonly key?: string | undefined;
+    readonly rejectUnauthorized: boolean;
+  };
+  /** Full topic of the retained status message (also the last-will topic). */
+  readonly statusTopic: string;
+  /** The status payload the broker publishes if the device vanishes. */
+  readonly willPayload: string;
+  /** Reconnect backoff bounds in ms: doubles after each failed attempt. */
+  readonly reconnectMinMs?: number;
+  readonly reconnectMaxMs?: number;
+  readonly onConnect?: () => void;
+  readonly onError?: (message: string) => void;
+}
+
+/** Turns broker errors into sentences a technician can act on; never includes the password. */
+export function describeMqttError(err: Error & { code?: number | string }): string {
+  switch (err.code) {
+    case 4:
+    case 134:
+      return "the broker refused the username or password (MQTT CONNACK 'bad user name or password')";
+    case 5:
+    case 135:
+      return "the broker refused this client (MQTT CONNACK 'not authorized')";
+    case 2:
+    case 133:
+      return "the broker refused the client id";
+    case "ECONNREFUSED":
+      return `connection refused: ${err.message}`;
+    case "ENOTFOUND":
+      return `broker host not found: ${err.message}`;
+    default:
+      if (/certificate|self[- ]signed|SSL|TLS/i.test(err.message)) return `TLS failure: ${err.message}`;
+      return err.message;
+  }
+}
+
+/**
+ * An MQTT connection for one device: client id = device id, a retained status topic with a last
+ * will that marks the device offline, reconnects with exponential backoff, QoS 1 publishes that
+ * resolve on PUBACK.
+ */
+export class MqttPublisher {
+  private client: MqttClient | undefined;
+  private backoffMs: number;
+  lastError: string | null = null;
+
+  constructor(readonly options: PublisherOptions) {
+    this.backoffMs = options.reconnectMinMs ?? 1000;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  start(): void {
+    const o = this.options;
+    const read = (p: string | undefined) => (p ? readFileSync(p) : undefined);
+    const opts: IClientOptions = {
+      clientId: o.clientId,
+      protocolVersion: o.protocolVersion,
+      clean: true,
+      keepalive: 30,
+      connectTimeout: 10_000,
+      reconnectPeriod: this.backoffMs,
+      will: { topic: o.statusTopic, payload: Buffer.from(o.willPayload), qos: 1, retain: true },
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.tls.ca ? { ca: read(o.tls.ca) } : {}),
+      ...(o.tls.cert ? { cert: read(o.tls.cert), key: read(o.tls.key) } : {}),
+      rejectUnauthorized: o.tls.rejectUnauthorized,
+    };
+    const client = mqtt.connect(o.url, opts);
+    this.client = client;
+    client.on("connect", () => {
+      this.lastError = null;
+      this.backoffMs = o.reconnectMinMs ?? 1000;
+      client.options.reconnectPeriod = this.backoffMs;
+      o.onConnect?.();
+    });
+    client.on("error", (err) => {
+      this.lastError = describeMqttError(err as Error & { code?: number | string });
+      o.onError?.(this.lastError);
+    });
+    client.on("close", () => {
+      // exponential backoff between reconnect attempts
+      this.backoffMs = Math.min(o.reconnectMaxMs ?? 30_000, this.backoffMs * 2);
+      client.options.reconnectPeriod = this.backoffMs;
+    });
+  }
+
+  /** Resolves when the broker acknowledged (PUBACK); rejects if the connection fails first. */
+  publish(topic: string, payload: string, retain = false): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) return Promise.reject(new Error("not connected"));
+    return new Promise<void>((resolve, reject) => {
+      const onClose = () => reject(new Error("connection closed before PUBACK"));
+      client.once("close", onClose);
+      client.publish(topic, payload, { qos: 1, retain }, (err) => {
+        client.removeListener("close", onClose);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  publishStatus(status: StatusMessage): Promise<void> {
+    return this.publish(this.options.statusTopic, JSON.stringify(status), true);
+  }
+
+  /** Clean stop: publishes the given offline status (retained) before disconnecting. */
+  async stop(offline?: StatusMessage): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    if (offline && client.connected) {
+      await Promise.race([
+        this.publishStatus(offline).catch(() => {}),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
+    }
+    await client.endAsync(false).catch(() => {});
+    this.client = undefined;
+  }
+}
