@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,8 +24,11 @@ export class Mosquitto {
 
   constructor(
     readonly port: number,
-    private readonly extraConfig = "allow_anonymous true\n",
-  ) {}
+    public extraConfig = "allow_anonymous true\n",
+  ) {
+    // mosquitto started as root drops to its own user, which must read (and may write) here
+    chmodSync(this.dir, 0o777);
+  }
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
