@@ -329,7 +329,9 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
       const { raw, dir } = deviceConfig(id, broker.url);
       return counter(["simulate", "--config", writeConfig(raw, dir), "--rate", "3"]);
     });
-    cleanups.push(() => children.forEach((c) => c.kill("SIGKILL")));
+    cleanups.push(() => {
+      for (const c of children) c.kill("SIGKILL");
+    });
     const devices = Array.from({ length: 95 }, (_, i) => {
       const { config } = deviceConfig(`fleet-${i}`, broker.url);
       return new SimulatedDevice(config, { ratePerSec: 3, seed: i + 10, tickMs: 100 }, "test", quiet);
