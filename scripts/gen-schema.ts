@@ -1,7 +1,15 @@
-// Writes docs/config.schema.json from the config schema, for editor autocompletion and validation.
+// Writes the JSON Schemas in docs/ from the schemas in code: the device configuration (for editor
+// autocompletion) and the MQTT payloads (for consumers).
 import { writeFileSync } from "node:fs";
 import { ConfigSchema } from "../edge/config/schema.ts";
+import { CountsMessageSchema, StatusMessageSchema } from "../edge/publish/messages.ts";
 
-const target = new URL("../docs/config.schema.json", import.meta.url);
-writeFileSync(target, `${JSON.stringify(ConfigSchema, null, 2)}\n`);
-console.log(`wrote ${target.pathname}`);
+for (const [file, schema] of [
+  ["config.schema.json", ConfigSchema],
+  ["mqtt-counts.schema.json", CountsMessageSchema],
+  ["mqtt-status.schema.json", StatusMessageSchema],
+] as const) {
+  const target = new URL(`../docs/${file}`, import.meta.url);
+  writeFileSync(target, `${JSON.stringify(schema, null, 2)}\n`);
+  console.log(`wrote ${target.pathname}`);
+}

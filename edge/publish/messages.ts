@@ -1,4 +1,5 @@
-import type { IntervalCounts, IntervalQuality, LineCount, ZoneCount } from "../domain/types.ts";
+import { FormatRegistry, type Static, Type } from "@sinclair/typebox";
+import type { IntervalCounts } from "../domain/types.ts";
 
 /** Version of the native JSON payloads; bumped on any incompatible change (docs/mqtt.md). */
 export const SCHEMA_VERSION = 1;
@@ -10,44 +11,110 @@ export interface DeviceIdentity {
   readonly longitude: number;
 }
 
-/** `<base>/<device>/counts`, QoS 1, not retained: one per finished interval. */
-export interface CountsMessage {
-  readonly type: "counts";
-  readonly schemaVersion: typeof SCHEMA_VERSION;
-  /** Stable id: device and interval start (plus the sequence number for a partial interval). */
-  readonly id: string;
-  /** Consecutive per device: a gap means a lost message, a repeat a duplicate delivery. */
-  readonly seq: number;
-  readonly deviceId: string;
-  readonly location: { readonly latitude: number; readonly longitude: number };
-  readonly intervalStart: string;
-  readonly intervalEnd: string;
-  readonly periodSec: number;
-  readonly partial: boolean;
-  readonly quality: IntervalQuality;
-  readonly lines: readonly LineCount[];
-  readonly zones: readonly ZoneCount[];
+if (!FormatRegistry.Has("date-time")) {
+  FormatRegistry.Set("date-time", (v) =>
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v),
+  );
 }
+const Iso = Type.String({ format: "date-time" });
+const Count = Type.Integer({ minimum: 0 });
+const NullableSec = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
+
+export const QualitySchema = Type.Object(
+  {
+    coverageSec: Type.Number({
+      minimum: 0,
+      description: "Seconds of the interval during which frames were processed",
+    }),
+    framesProcessed: Count,
+    meanFps: Type.Number({ minimum: 0 }),
+    framesDropped: Count,
+    framesCorrupt: Count,
+    cameraStateChanges: Count,
+    cameraDownSec: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export const LineCountSchema = Type.Object(
+  { line: Type.String(), from: Type.String(), to: Type.String(), mode: Type.String(), count: Count },
+  { additionalProperties: false },
+);
+
+export const ZoneCountSchema = Type.Object(
+  {
+    zone: Type.String(),
+    mode: Type.String(),
+    entries: Count,
+    exits: Count,
+    occupancyMean: Type.Number({ minimum: 0 }),
+    occupancyMax: Count,
+    staying: Count,
+    passing: Count,
+    dwellP50Sec: NullableSec,
+    dwellP90Sec: NullableSec,
+  },
+  { additionalProperties: false },
+);
+
+/** `<base>/<device>/counts`, QoS 1, not retained: one per finished interval. */
+export const CountsMessageSchema = Type.Object(
+  {
+    type: Type.Literal("counts"),
+    schemaVersion: Type.Literal(SCHEMA_VERSION),
+    id: Type.String({
+      description: "Stable id: device and interval start (plus the sequence number for a partial interval)",
+    }),
+    seq: Type.Integer({
+      minimum: 1,
+      description: "Consecutive per device: a gap is a lost message, a repeat a duplicate delivery",
+    }),
+    deviceId: Type.String(),
+    location: Type.Object(
+      { latitude: Type.Number(), longitude: Type.Number() },
+      { additionalProperties: false },
+    ),
+    intervalStart: Iso,
+    intervalEnd: Iso,
+    periodSec: Type.Number({ exclusiveMinimum: 0 }),
+    partial: Type.Boolean({
+      description: "The device did not observe the whole interval (it started or stopped inside it)",
+    }),
+    quality: QualitySchema,
+    lines: Type.Array(LineCountSchema),
+    zones: Type.Array(ZoneCountSchema),
+  },
+  { additionalProperties: false, $id: "counts.schema.json", title: "Edge counter counts message" },
+);
+export type CountsMessage = Static<typeof CountsMessageSchema>;
 
 /** `<base>/<device>/status`, retained; the broker's last will sets `online: false`. */
-export interface StatusMessage {
-  readonly type: "status";
-  readonly schemaVersion: typeof SCHEMA_VERSION;
-  readonly deviceId: string;
-  readonly online: boolean;
-  readonly version: string;
-  readonly model: string | null;
-  readonly camera: {
-    readonly state: "up" | "down" | "unknown";
-    readonly since: string | null;
-    readonly lastError: string | null;
-  };
-  readonly processedFps: number;
-  readonly outboxDepth: number;
-  /** null while the database works; the error otherwise (counts are then held in memory). */
-  readonly storageError: string | null;
-  readonly ts: string;
-}
+export const StatusMessageSchema = Type.Object(
+  {
+    type: Type.Literal("status"),
+    schemaVersion: Type.Literal(SCHEMA_VERSION),
+    deviceId: Type.String(),
+    online: Type.Boolean(),
+    version: Type.String(),
+    model: Type.Union([Type.String(), Type.Null()]),
+    camera: Type.Object(
+      {
+        state: Type.Union([Type.Literal("up"), Type.Literal("down"), Type.Literal("unknown")]),
+        since: Type.Union([Iso, Type.Null()]),
+        lastError: Type.Union([Type.String(), Type.Null()]),
+      },
+      { additionalProperties: false },
+    ),
+    processedFps: Type.Number({ minimum: 0 }),
+    outboxDepth: Count,
+    storageError: Type.Union([Type.String(), Type.Null()], {
+      description: "null while the database works; counts are held in memory otherwise",
+    }),
+    ts: Iso,
+  },
+  { additionalProperties: false, $id: "status.schema.json", title: "Edge counter status message" },
+);
+export type StatusMessage = Static<typeof StatusMessageSchema>;
 
 /** The typed topic map: a publish with the wrong payload for a topic does not compile. */
 export interface TopicPayloads {
@@ -73,9 +140,9 @@ export function countsMessage(counts: IntervalCounts, seq: number, device: Devic
     intervalEnd: new Date(counts.endMs).toISOString(),
     periodSec: (counts.endMs - counts.startMs) / 1000,
     partial: counts.partial,
-    quality: counts.quality,
-    lines: counts.lines,
-    zones: counts.zones,
+    quality: { ...counts.quality },
+    lines: counts.lines.map((l) => ({ ...l })),
+    zones: counts.zones.map((z) => ({ ...z })),
   };
 }
 

@@ -1,0 +1,52 @@
+/**
+ * OS2iot payload decoder for the edge counter (paste into OS2iot: Payload decoders -> new).
+ *
+ * The counter publishes to OS2iot's MQTT receiver on devices/{organizationId}/{applicationId}/{deviceId}
+ * with mqtt.os2iot set in its configuration. Counts and status share the topic; `type` tells them apart.
+ * This decoder flattens a counts message into one object with a key per line, direction and mode,
+ * e.g. "gate:north>south:pedestrian": 12, and zone figures as "square:pedestrian:entries": 3.
+ */
+function decode(payload, metadata) {
+  const m = typeof payload === "string" ? JSON.parse(payload) : payload;
+  if (!m || typeof m !== "object") return { error: "not a JSON object" };
+  if (m.type === "status") {
+    return {
+      type: "status",
+      deviceId: m.deviceId,
+      online: m.online,
+      camera: m.camera ? m.camera.state : null,
+      processedFps: m.processedFps,
+      outboxDepth: m.outboxDepth,
+      storageError: m.storageError,
+      ts: m.ts,
+    };
+  }
+  if (m.type !== "counts") return { error: "unknown message type " + m.type };
+  const out = {
+    type: "counts",
+    id: m.id,
+    seq: m.seq,
+    deviceId: m.deviceId,
+    intervalStart: m.intervalStart,
+    intervalEnd: m.intervalEnd,
+    partial: m.partial,
+    coverageSec: m.quality ? m.quality.coverageSec : null,
+    cameraDownSec: m.quality ? m.quality.cameraDownSec : null,
+    latitude: m.location ? m.location.latitude : null,
+    longitude: m.location ? m.location.longitude : null,
+  };
+  for (const l of m.lines || []) out[l.line + ":" + l.from + ">" + l.to + ":" + l.mode] = l.count;
+  for (const z of m.zones || []) {
+    const k = z.zone + ":" + z.mode + ":";
+    out[k + "entries"] = z.entries;
+    out[k + "exits"] = z.exits;
+    out[k + "occupancyMean"] = z.occupancyMean;
+    out[k + "occupancyMax"] = z.occupancyMax;
+    out[k + "staying"] = z.staying;
+    out[k + "passing"] = z.passing;
+    out[k + "dwellP50Sec"] = z.dwellP50Sec;
+    out[k + "dwellP90Sec"] = z.dwellP90Sec;
+  }
+  if (metadata && metadata.name) out.deviceName = metadata.name;
+  return out;
+}
