@@ -6,6 +6,7 @@
  * This decoder flattens a counts message into one object with a key per line, direction and mode,
  * e.g. "gate:north>south:pedestrian": 12, and zone figures as "square:pedestrian:entries": 3.
  */
+// biome-ignore lint/correctness/noUnusedVariables: OS2iot calls decode() by name
 function decode(payload, metadata) {
   const m = typeof payload === "string" ? JSON.parse(payload) : payload;
   if (!m || typeof m !== "object") return { error: "not a JSON object" };
@@ -47,6 +48,6 @@ function decode(payload, metadata) {
     out[k + "dwellP50Sec"] = z.dwellP50Sec;
     out[k + "dwellP90Sec"] = z.dwellP90Sec;
   }
-  if (metadata && metadata.name) out.deviceName = metadata.name;
+  if (metadata?.name) out.deviceName = metadata.name;
   return out;
 }
