@@ -115,3 +115,50 @@ export async function* decodeVideoFrames(
     if (child.exitCode === null) child.kill("SIGTERM");
   }
 }
+
+export interface FfmpegSourceOptions {
+  /** URL, file path or /dev/videoN. */
+  readonly input: string;
+  readonly inputKind: "stream" | "file" | "v4l2";
+  /** live: newest frame wins, paced at `fps`; replay: every frame in order, as fast as consumed. */
+  readonly mode: "live" | "replay";
+  /** Frames per second to analyse (live). */
+  readonly fps: number;
+  /** Timestamps in replay: frames per second of the recording (default: what the file says). */
+  readonly replayFps?: number | undefined;
+  /** Output box: frames are scaled to fit inside it (keeping the aspect ratio unless `stretch`). */
+  readonly width: number;
+  readonly height: number;
+  readonly stretch: boolean;
+  /** Wall-clock start of a replay's timeline (default: now). */
+  readonly replayStartMs?: number | undefined;
+}
+
+/** Builds the ffmpeg command line for a source. Raw RGB out, already at the detector's input size. */
+export function ffmpegArgs(o: FfmpegSourceOptions): string[] {
+  const args = ["-hide_banner", "-nostdin", "-nostats", "-v", "info"];
+  if (o.inputKind === "stream" && /^rtsps?:/i.test(o.input))
+    args.push("-rtsp_transport", "tcp", "-timeout", "10000000");
+  if (o.inputKind === "v4l2") args.push("-f", "v4l2", "-framerate", String(o.fps));
+  if (o.inputKind === "file" && o.mode === "live") args.push("-re");
+  args.push("-i", o.input, "-an", "-sn");
+  const scale = o.stretch
+    ? `scale=${o.width}:${o.height}:flags=bilinear`
+    : `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease:flags=bilinear`;
+  args.push("-vf", o.mode === "live" ? `fps=${o.fps},${scale}` : scale);
+  args.push("-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
+  return args;
+}
+
+/** ffmpeg announces the output size and the input frame rate on stderr before the first frame. */
+export function parseFfmpegInfo(
+  stderr: string,
+): { width: number; height: number; inputFps: number | undefined } | undefined {
+  const out = stderr.indexOf("Output #0");
+  if (out < 0) return undefined;
+  const m = stderr.slice(out).match(/Video: rawvideo[^\n]*?, (\d{2,5})x(\d{2,5})/);
+  if (!m) return undefined;
+  const input = stderr.slice(0, out);
+  const fps = input.match(/, (\d+(?:\.\d+)?) fps/) ?? input.match(/, (\d+(?:\.\d+)?) tbr/);
+  return { width: Number(m[1]), height: Number(m[2]), inputFps: fps ? Number(fps[1]) : undefined };
+}

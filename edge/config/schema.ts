@@ -51,14 +51,47 @@ export const CameraSchema = Type.Object(
   {
     source: Type.String({
       minLength: 1,
-      description: "rtsp://, http(s)://, a video file, /dev/videoN, 'rpicam' or a folder of images",
+      description:
+        "rtsp://..., http(s)://... (MJPEG), a video file, /dev/videoN, 'rpicam', or a folder of images",
+    }),
+    kind: oneOf(["auto", "ffmpeg", "mjpeg-http", "rpicam", "folder"], {
+      default: "auto",
+      description:
+        "auto: http(s) is read as MJPEG, 'rpicam' is the Pi camera, a folder is images, the rest goes through ffmpeg",
     }),
     fps: Type.Number({
       exclusiveMinimum: 0,
       maximum: 60,
       default: 10,
-      description: "Frames per second to analyse",
+      description: "Frames per second to analyse (live)",
     }),
+    mode: oneOf(["auto", "live", "replay"], {
+      default: "auto",
+      description:
+        "live: the newest frame wins, never a backlog; replay: every frame in order at full speed (files, folders). auto: replay for files and folders",
+    }),
+    replayFps: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 240,
+        description: "Frame rate of a recording, for its timestamps (default: what the file says)",
+      }),
+    ),
+    captureWidth: Type.Integer({
+      minimum: 64,
+      maximum: 4096,
+      default: 1280,
+      description: "Raspberry Pi camera capture size",
+    }),
+    captureHeight: Type.Integer({ minimum: 64, maximum: 4096, default: 720 }),
+    stallTimeoutSec: Type.Number({
+      minimum: 1,
+      maximum: 600,
+      default: 10,
+      description: "No frame for this long restarts the source",
+    }),
+    reconnectMinSec: Type.Number({ minimum: 0.05, maximum: 600, default: 1 }),
+    reconnectMaxSec: Type.Number({ minimum: 0.05, maximum: 3600, default: 60 }),
   },
   strict,
 );
