@@ -82,17 +82,9 @@ export class FfmpegSource implements FrameSource {
       }
     };
 
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (!info) {
-        info = parseFfmpegInfo(stderr);
-        if (!info) {
-          failure = new CaptureError(`ffmpeg did not report its output size for ${redactUrl(o.input)}`);
-          child.kill("SIGTERM");
-          return;
-        }
-        frameBytes = info.width * info.height * 3;
-        pool = new BufferPool(frameBytes, 4);
-      }
+    // stdout can deliver pixels before stderr has announced their size: hold them until it has
+    const early: Buffer[] = [];
+    const consume = (chunk: Buffer) => {
       let offset = 0;
       while (offset < chunk.length) {
         filling ??= pool!.get();
@@ -105,6 +97,24 @@ export class FfmpegSource implements FrameSource {
           filling = undefined;
           filled = 0;
         }
+      }
+    };
+    const tryInfo = () => {
+      if (info) return;
+      info = parseFfmpegInfo(stderr);
+      if (!info) return;
+      frameBytes = info.width * info.height * 3;
+      pool = new BufferPool(frameBytes, 4);
+      for (const c of early.splice(0)) consume(c);
+    };
+    child.stderr.on("data", tryInfo);
+    child.stdout.on("data", (chunk: Buffer) => {
+      tryInfo();
+      if (info) consume(chunk);
+      else if (early.length < 64) early.push(Buffer.from(chunk));
+      else {
+        failure = new CaptureError(`ffmpeg did not report its output size for ${redactUrl(o.input)}`);
+        child.kill("SIGTERM");
       }
     });
     child.on("close", (code) => {
