@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import { runDemo } from "../app/demo.ts";
 import { createLogger } from "../app/logger.ts";
+import { startCounter } from "../app/run.ts";
 import { SimulatedDevice } from "../app/simulate.ts";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
 import { fetchModel } from "../detect/fetch-model.ts";
@@ -162,6 +164,45 @@ modelOptions(
     .option("--conf <x>", "detector confidence (the tracker's low-score floor)", "0.2")
     .option("--json", "machine-readable output"),
 ).action((seqDir: string, o) => exit(runEvalCount(seqDir, o)));
+
+program
+  .command("run")
+  .description(
+    "count: camera -> detector -> tracker -> lines and zones -> intervals -> SQLite -> MQTT; local API",
+  )
+  .requiredOption("--config <file>", "device configuration (YAML)")
+  .action(async (o: { config: string }) => {
+    const config = loadConfigFile(o.config);
+    const log = createLogger();
+    const handle = await startCounter(config, { log, version: packageVersion() });
+    const stop = () => {
+      log.info("stopping: finishing the frame, closing the partial interval");
+      handle.stop();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    await handle.done;
+    log.info("stopped");
+  });
+
+program
+  .command("demo")
+  .description("the real pipeline on a sample clip with an in-process MQTT broker; prints counts live")
+  .option("--input <video>", "count this video (file or stream URL) instead of the sample clip")
+  .addOption(
+    new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
+  )
+  .action(async (o: { input?: string; modelDir: string }) => {
+    const log = createLogger(process.env.LOG_LEVEL ?? "warn");
+    process.exitCode = await runDemo({
+      input: o.input,
+      modelDir: o.modelDir,
+      dataDir: process.env.DATA_DIR ?? "../shared/data",
+      out: process.stdout,
+      log,
+      version: packageVersion(),
+    });
+  });
 
 program
   .command("simulate")

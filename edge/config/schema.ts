@@ -1,4 +1,4 @@
-import { type Static, Type } from "@sinclair/typebox";
+import { type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
 import { DEFAULT_COUNTED_CLASSES } from "../detect/coco-labels.ts";
 
 /**
@@ -11,11 +11,8 @@ const strict = { additionalProperties: false } as const;
 function oneOf<const T extends readonly string[]>(
   values: T,
   options: { default?: T[number]; description?: string } = {},
-) {
-  return Type.Union(
-    values.map((v) => Type.Literal(v)),
-    options,
-  );
+): TUnion<TLiteral<T[number]>[]> {
+  return Type.Union(values.map((v) => Type.Literal(v)) as TLiteral<T[number]>[], options);
 }
 
 /** A point in relative image coordinates: x and y from 0 (left/top) to 1 (right/bottom). */
@@ -297,6 +294,7 @@ export const AggregationSchema = Type.Object(
 
 export const ApiSchema = Type.Object(
   {
+    enabled: Type.Boolean({ default: true, description: "Serve the local API (health, metrics, counts)" }),
     host: Type.String({
       default: "127.0.0.1",
       description: "Bind address; anything but loopback requires a token",

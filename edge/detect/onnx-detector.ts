@@ -214,6 +214,15 @@ export class OnnxDetector {
     return { width: g.resizedWidth, height: g.resizedHeight };
   }
 
+  /** The box raw frames should be scaled into, so that preparing them needs no resize at all. */
+  captureTarget(): { width: number; height: number; stretch: boolean } {
+    return {
+      width: this.info.inputWidth,
+      height: this.info.inputHeight,
+      stretch: this.preprocessSpec.resize === "stretch",
+    };
+  }
+
   /** Runs the model alone on whatever the input tensor holds (for benchmarks). */
   async runModelOnly(): Promise<void> {
     const result = await this.session.run({ [this.info.inputName]: this.inputTensor });
