@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     iterations: { type: "string", default: "30" },
     threads: { type: "string", default: "0" },
     models: { type: "string" },
+    minutes: { type: "string" },
+    seconds: { type: "string", default: "20" },
   },
 });
 const MODEL_DIR = resolve(process.env.MODEL_DIR ?? "../shared/models");
@@ -199,10 +201,188 @@ async function benchTrack(): Promise<void> {
   }
 }
 
-const sections: Record<string, () => Promise<void>> = { detect: benchDetect, track: benchTrack };
+/** CPU seconds of this process and of its finished children (ffmpeg), from /proc. */
+function cpuSeconds(): number {
+  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
+  const tick = 100; // USER_HZ
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / tick;
+}
+
+async function benchPipeline(): Promise<void> {
+  const { spawnSync } = await import("node:child_process");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { parseConfig } = await import("../edge/config/load.ts");
+  const { CounterRuntime } = await import("../edge/app/runtime.ts");
+  const { createLogger } = await import("../edge/app/logger.ts");
+  const dir = mkdtempSync(join(tmpdir(), "bench-pipe-"));
+  const seconds = Number(args.seconds);
+  const threads = Number(args.threads) || 1;
+  console.log(
+    `\n## pipeline: counter run on the PETS clip scaled to 720p and 1080p (H.264), ${seconds} s of video, model threads=${threads}`,
+  );
+  const bare = await OnnxDetector.load({
+    model: "yolox-nano",
+    modelDir: MODEL_DIR,
+    threads,
+    graphOptimization: "all",
+    executionProviders: ["cpu"],
+    confidence: 0.2,
+    iou: 0.45,
+    classes: DEFAULT_COUNTED_CLASSES,
+    maxDetections: 300,
+  });
+  const runs: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const t = performance.now();
+    await bare.runModelOnly();
+    runs.push(performance.now() - t);
+  }
+  const bareFps = 1000 / stats(runs).median;
+  await bare.release();
+  console.log(
+    `bare yolox-nano inference, ${threads} thread(s): ${bareFps.toFixed(1)} fps (median ${stats(runs).median.toFixed(2)} ms)`,
+  );
+  for (const [w, h] of [
+    [1280, 720],
+    [1920, 1080],
+  ] as const) {
+    const clip = join(dir, `pets-${h}p.mp4`);
+    spawnSync("ffmpeg", [
+      "-v",
+      "error",
+      "-i",
+      `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
+      "-t",
+      String((seconds * 10) / 7),
+      "-vf",
+      `scale=${w}:${h}`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-pix_fmt",
+      "yuv420p",
+      "-y",
+      clip,
+    ]);
+    const config = parseConfig(
+      {
+        device: { id: "bench", location: { latitude: 0, longitude: 0 } },
+        camera: { source: clip, mode: "replay", replayFps: 7 },
+        model: { id: "yolox-nano", dir: MODEL_DIR, threads },
+        lines: [
+          {
+            name: "a",
+            points: [
+              [0.5, 1],
+              [0.5, 0],
+            ],
+          },
+        ],
+        storage: { path: join(dir, `b${h}.db`) },
+        mqtt: { enabled: false },
+        api: { enabled: false },
+      },
+      "bench",
+      {},
+    );
+    const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "bench" });
+    await rt.start();
+    let peakRss = 0;
+    const t0 = performance.now();
+    const c0 = cpuSeconds();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+    await rt.run();
+    const frames = (await rt.metrics.framesProcessed.get()).values[0]?.value ?? 0;
+    clearInterval(sampler);
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds() - c0;
+    await rt.shutdown(0);
+    console.log(
+      `${h}p: ${frames} frames in ${wall.toFixed(1)} s = ${(frames / wall).toFixed(1)} fps processed (${(frames / wall / bareFps).toFixed(2)}x bare), CPU ${((cpu / wall) * 100).toFixed(0)} % of one core (node + ffmpeg), peak RSS ${(peakRss / 1048576).toFixed(0)} MB`,
+    );
+  }
+}
+
+async function benchSoak(): Promise<void> {
+  const minutes = Number(args.minutes);
+  const { join } = await import("node:path");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { parseConfig } = await import("../edge/config/load.ts");
+  const { CounterRuntime } = await import("../edge/app/runtime.ts");
+  const { createLogger } = await import("../edge/app/logger.ts");
+  const dir = mkdtempSync(join(tmpdir(), "bench-soak-"));
+  console.log(`\n## soak: counter run live on the PETS clip (looping), ${minutes} min`);
+  const config = parseConfig(
+    {
+      device: { id: "soak", location: { latitude: 0, longitude: 0 } },
+      camera: {
+        source: `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
+        mode: "live",
+        fps: 7,
+        reconnectMinSec: 0.1,
+      },
+      model: { id: "yolox-nano", dir: MODEL_DIR, threads: Number(args.threads) || 1 },
+      lines: [
+        {
+          name: "a",
+          points: [
+            [0.5, 1],
+            [0.5, 0],
+          ],
+        },
+      ],
+      zones: [
+        {
+          name: "z",
+          polygon: [
+            [0.2, 0.2],
+            [0.8, 0.2],
+            [0.8, 0.8],
+            [0.2, 0.8],
+          ],
+        },
+      ],
+      aggregation: { periodSec: 60 },
+      storage: { path: join(dir, "soak.db") },
+      mqtt: { enabled: false },
+      api: { enabled: false },
+    },
+    "soak",
+    {},
+  );
+  const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "soak" });
+  await rt.start();
+  const done = rt.run();
+  const samples: number[] = [];
+  const end = Date.now() + minutes * 60_000;
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 10_000));
+    samples.push(process.memoryUsage().rss);
+  }
+  rt.requestStop();
+  await done;
+  await rt.shutdown(0);
+  const mb = (v: number) => (v / 1048576).toFixed(1);
+  const first = samples[Math.min(2, samples.length - 1)]!;
+  const last = samples.at(-1)!;
+  console.log(
+    `RSS after warm-up ${mb(first)} MB, at the end ${mb(last)} MB, drift ${(((last - first) / first) * 100).toFixed(1)} % over ${minutes} min`,
+  );
+}
+
+const sections: Record<string, () => Promise<void>> = {
+  detect: benchDetect,
+  track: benchTrack,
+  pipeline: benchPipeline,
+};
+if (args.minutes) sections.soak = benchSoak;
 console.log(
   `# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
 );
 for (const [name, fn] of Object.entries(sections)) {
-  if (args.section === "all" || args.section === name) await fn();
+  if (args.section === "all" || args.section === name || (name === "soak" && args.minutes)) await fn();
 }

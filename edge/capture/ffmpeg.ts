@@ -141,7 +141,8 @@ export function ffmpegArgs(o: FfmpegSourceOptions): string[] {
     args.push("-rtsp_transport", "tcp", "-timeout", "10000000");
   if (o.inputKind === "v4l2") args.push("-f", "v4l2", "-framerate", String(o.fps));
   if (o.inputKind === "file" && o.mode === "live") args.push("-re");
-  args.push("-i", o.input, "-an", "-sn");
+  // one decoding thread: the cores belong to the detector (measured in docs/performance.md)
+  args.push("-threads", "1", "-i", o.input, "-an", "-sn");
   const scale = o.stretch
     ? `scale=${o.width}:${o.height}:flags=bilinear`
     : `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease:flags=bilinear`;
