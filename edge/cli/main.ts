@@ -1,16 +1,21 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { runDemo } from "../app/demo.ts";
-import { createLogger } from "../app/logger.ts";
-import { startCounter } from "../app/run.ts";
-import { SimulatedDevice } from "../app/simulate.ts";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
-import { fetchModel } from "../detect/fetch-model.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
-import { runDetect } from "./detect-command.ts";
-import { runEvalDetect } from "./eval-detect-command.ts";
-import { runEvalCount, runEvalTrack } from "./eval-track-count-commands.ts";
-import { progressBar } from "./progress.ts";
+
+// Each command loads its modules when it runs: start-up stays quick, and a command loads only the
+// native libraries it uses (`detect` needs no SQLite, `config check` no ONNX Runtime).
+const lazy = {
+  demo: () => import("../app/demo.ts"),
+  logger: () => import("../app/logger.ts"),
+  run: () => import("../app/run.ts"),
+  simulate: () => import("../app/simulate.ts"),
+  fetch: () => import("../detect/fetch-model.ts"),
+  detect: () => import("./detect-command.ts"),
+  evalDetect: () => import("./eval-detect-command.ts"),
+  evalTrackCount: () => import("./eval-track-count-commands.ts"),
+  progress: () => import("./progress.ts"),
+};
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
 
@@ -100,8 +105,8 @@ model
     }
     const lw = licenseWarning(d);
     if (lw) process.stderr.write(`warning: ${lw}\n`);
-    const bar = progressBar(`fetching ${id}`, " bytes");
-    const r = await fetchModel(d, o.dir, {
+    const bar = (await lazy.progress()).progressBar(`fetching ${id}`, " bytes");
+    const r = await (await lazy.fetch()).fetchModel(d, o.dir, {
       ...(o.url ? { url: o.url } : {}),
       ...(o.force ? { force: true } : {}),
       progress: {
@@ -122,7 +127,7 @@ modelOptions(
     .description("run the detector on images and print the detections")
     .option("--conf <x>", "confidence threshold", "0.3")
     .option("--json", "machine-readable output"),
-).action((images: string[], o) => exit(runDetect(images, o)));
+).action(async (images: string[], o) => exit((await lazy.detect()).runDetect(images, o)));
 
 const evaluate = program.command("eval").description("measure accuracy");
 modelOptions(
@@ -137,7 +142,7 @@ modelOptions(
     )
     .option("--conf <x>", "confidence threshold (COCO evaluation uses a low one)", "0.001")
     .option("--json", "machine-readable output"),
-).action((o) => exit(runEvalDetect(o)));
+).action(async (o) => exit((await lazy.evalDetect()).runEvalDetect(o)));
 
 evaluate
   .command("track")
@@ -149,7 +154,7 @@ evaluate
   .option("--jitter <x>", "box jitter, fraction of box size", "0.05")
   .option("--seed <n>", "random seed", "1")
   .option("--json", "machine-readable output")
-  .action((seqDir: string, o) => exit(runEvalTrack(seqDir, o)));
+  .action(async (seqDir: string, o) => exit((await lazy.evalTrackCount()).runEvalTrack(seqDir, o)));
 modelOptions(
   evaluate
     .command("count")
@@ -163,7 +168,7 @@ modelOptions(
     )
     .option("--conf <x>", "detector confidence (the tracker's low-score floor)", "0.2")
     .option("--json", "machine-readable output"),
-).action((seqDir: string, o) => exit(runEvalCount(seqDir, o)));
+).action(async (seqDir: string, o) => exit((await lazy.evalTrackCount()).runEvalCount(seqDir, o)));
 
 program
   .command("run")
@@ -173,8 +178,8 @@ program
   .requiredOption("--config <file>", "device configuration (YAML)")
   .action(async (o: { config: string }) => {
     const config = loadConfigFile(o.config);
-    const log = createLogger();
-    const handle = await startCounter(config, { log, version: packageVersion() });
+    const log = (await lazy.logger()).createLogger();
+    const handle = await (await lazy.run()).startCounter(config, { log, version: packageVersion() });
     const stop = () => {
       log.info("stopping: finishing the frame, closing the partial interval");
       handle.stop();
@@ -193,8 +198,8 @@ program
     new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
   )
   .action(async (o: { input?: string; modelDir: string }) => {
-    const log = createLogger(process.env.LOG_LEVEL ?? "warn");
-    process.exitCode = await runDemo({
+    const log = (await lazy.logger()).createLogger(process.env.LOG_LEVEL ?? "warn");
+    process.exitCode = await (await lazy.demo()).runDemo({
       input: o.input,
       modelDir: o.modelDir,
       dataDir: process.env.DATA_DIR ?? "../shared/data",
@@ -215,8 +220,8 @@ program
   .option("--duration <sec>", "stop after this many seconds (default: until SIGINT/SIGTERM)")
   .action(async (o: { config: string; rate: string; seed: string; duration?: string }) => {
     const config = loadConfigFile(o.config);
-    const log = createLogger();
-    const device = new SimulatedDevice(
+    const log = (await lazy.logger()).createLogger();
+    const device = new (await lazy.simulate()).SimulatedDevice(
       config,
       { ratePerSec: Number(o.rate), seed: Number(o.seed), tickMs: 100 },
       packageVersion(),
