@@ -1,5 +1,6 @@
 import { type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
 import { DEFAULT_COUNTED_CLASSES } from "../detect/coco-labels.ts";
+import { DEFAULT_MODE_OPTIONS } from "../track/mode-of-travel.ts";
 
 /**
  * The one description of a device's configuration: TypeScript types, defaults and the JSON Schema
@@ -199,14 +200,7 @@ export const CountingSchema = Type.Object(
         "Hysteresis: time on the new side after which a crossing counts, if the distance was not reached",
     }),
     modes: Type.Record(Type.String(), Type.String({ minLength: 1, pattern: "^[a-z][a-z0-9_-]*$" }), {
-      default: {
-        person: "pedestrian",
-        bicycle: "cyclist",
-        motorcycle: "motorcyclist",
-        car: "car",
-        bus: "bus",
-        truck: "truck",
-      },
+      default: { ...DEFAULT_MODE_OPTIONS.modeOf },
       description:
         "Mode reported per detector class, e.g. car, bus and truck all as 'vehicle'. A person riding a bicycle is a cyclist.",
     }),
