@@ -374,9 +374,89 @@ async function benchSoak(): Promise<void> {
   );
 }
 
+/**
+ * Capture cost per frame: ffmpeg decoding H.264 and writing either raw RGB scaled to the detector's
+ * input (what the capture stage does) or MJPEG at camera size (what a JPEG path would hand over),
+ * plus, for MJPEG, the detector-side decode + resize that raw frames do not need.
+ */
+async function benchCapture(): Promise<void> {
+  const { spawnSync } = await import("node:child_process");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "bench-cap-"));
+  console.log(
+    "\n## capture: CPU ms per frame (ffmpeg user+sys, one decoding thread), 140 frames of the PETS clip",
+  );
+  console.log(
+    `${"input".padEnd(7)} ${"raw rgb 416 (ffmpeg)".padStart(22)} ${"mjpeg (ffmpeg)".padStart(15)} ${"+ jpeg decode (sharp)".padStart(22)} ${"mjpeg total".padStart(12)}`,
+  );
+  const cpuOf = (args: string[]) => {
+    const r = spawnSync(
+      "bash",
+      ["-c", `TIMEFORMAT='%U %S'; { time ffmpeg ${args.join(" ")} > /dev/null 2>/dev/null ; } 2>&1`],
+      { encoding: "utf8" },
+    );
+    const [u, sy] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
+    return (u! + sy!) * 1000;
+  };
+  for (const [w, h] of [
+    [1280, 720],
+    [1920, 1080],
+  ] as const) {
+    const clip = join(dir, `c${h}.mp4`);
+    spawnSync("ffmpeg", [
+      "-v",
+      "error",
+      "-i",
+      `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
+      "-frames:v",
+      "140",
+      "-vf",
+      `scale=${w}:${h}`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-pix_fmt",
+      "yuv420p",
+      "-y",
+      clip,
+    ]);
+    const base = ["-v", "error", "-threads", "1", "-i", clip, "-an"];
+    const raw =
+      cpuOf([
+        ...base,
+        "-vf",
+        "scale=416:416:force_original_aspect_ratio=decrease",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+      ]) / 140;
+    const mjpeg = cpuOf([...base, "-f", "mjpeg", "-q:v", "5", "-"]) / 140;
+    const jpeg = await sharp(readFileSync(`${DATA_DIR}/images/street.jpg`))
+      .resize(w, h, { fit: "cover" })
+      .jpeg({ quality: 85 })
+      .toBuffer();
+    const dec: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = performance.now();
+      await sharp(jpeg).resize(416, 234, { fit: "fill", kernel: "linear" }).raw().toBuffer();
+      dec.push(performance.now() - t);
+    }
+    const d = stats(dec).median;
+    console.log(
+      `${`${h}p`.padEnd(7)} ${f(raw).padStart(22)} ${f(mjpeg).padStart(15)} ${f(d).padStart(22)} ${f(mjpeg + d).padStart(12)}`,
+    );
+  }
+}
+
 const sections: Record<string, () => Promise<void>> = {
   detect: benchDetect,
   track: benchTrack,
+  capture: benchCapture,
   pipeline: benchPipeline,
 };
 if (args.minutes) sections.soak = benchSoak;

@@ -131,6 +131,31 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
     expect(got.length).toBeGreaterThanOrEqual(7);
   });
 
+  it("MQTT 5: the same delivery with protocolVersion 5", async () => {
+    const port = await freePort();
+    const broker = new Mosquitto(port);
+    await broker.start();
+    cleanups.push(() => broker.stop());
+    const sub = await subscriber(broker.url, "city/#", { protocolVersion: 5 });
+    cleanups.push(() => sub.client.endAsync());
+    const { config } = deviceConfig("v5-1", broker.url, {
+      mqtt: { url: broker.url, baseTopic: "city", protocolVersion: 5 },
+    });
+    const device = new SimulatedDevice(config, { ratePerSec: 5, seed: 4, tickMs: 50 }, "test", quiet);
+    device.start();
+    await new Promise((r) => setTimeout(r, 2200));
+    await device.stop();
+    await waitFor(
+      () => totalsEqual(totals(counts(sub.messages)), device.generated),
+      5000,
+      "counts over MQTT 5",
+    );
+    expectConsecutive(counts(sub.messages));
+    expect(
+      sub.messages.some((m) => m.topic === "city/v5-1/status" && JSON.parse(m.payload).online === false),
+    ).toBe(true);
+  });
+
   it("SIGKILL between commit and publish: delivered after restart with the same ids", async () => {
     const port = await freePort();
     const { raw, dir } = deviceConfig("killed-1", `mqtt://127.0.0.1:${port}`);

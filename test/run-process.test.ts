@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import type { CountsMessage, StatusMessage } from "../edge/publish/messages.ts";
+import { dataPath, describeWithAssets, MODEL_DIR, modelPath, REPO_ROOT } from "./helpers/assets.ts";
+import { startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
+import { deviceConfig, writeConfig } from "./helpers/device-config.ts";
+
+const clip = dataPath("intel-person-bicycle-car/person-bicycle-car-detection.mp4");
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function counter(args: string[]) {
+  const child = spawn(process.execPath, [join(REPO_ROOT, "bin/counter.js"), ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+describeWithAssets("the counter run process", [modelPath("yolox_nano.onnx"), clip], () => {
+  it("SIGTERM: finishes, closes the partial interval, publishes it and the offline status, exits 0", async () => {
+    const broker = await startAedes();
+    cleanups.push(broker.close);
+    const sub = await subscriber(broker.url, "city/#");
+    cleanups.push(() => sub.client.endAsync());
+    const { raw, dir } = deviceConfig("proc-1", broker.url, {
+      camera: { source: clip, mode: "live", fps: 5 },
+      model: { id: "yolox-nano", dir: MODEL_DIR, threads: 1 },
+      aggregation: { periodSec: 2 },
+      api: { enabled: false },
+    });
+    const p = counter(["run", "--config", writeConfig(raw, dir)]);
+    cleanups.push(() => {
+      p.child.kill("SIGKILL");
+    });
+    const countsOf = () =>
+      sub.messages
+        .filter((m) => m.topic === "city/proc-1/counts")
+        .map((m) => JSON.parse(m.payload) as CountsMessage);
+    await waitFor(() => countsOf().length >= 2, 60_000, "two intervals");
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    await waitFor(
+      () =>
+        sub.messages.some(
+          (m) => m.topic === "city/proc-1/status" && !(JSON.parse(m.payload) as StatusMessage).online,
+        ),
+      5000,
+      "offline status",
+    );
+    const all = countsOf();
+    expect(all.at(-1)!.partial).toBe(true);
+    expect(all.map((c) => c.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(all.slice(1, -1).every((c) => c.quality.coverageSec > 1.5)).toBe(true);
+    expect(p.stderr()).toContain('"stage":"detect"');
+    expect(p.stderr()).toContain("model loaded");
+  });
+
+  it.each([
+    ["a missing model", { model: { id: "no-such-model" } }, /model not found: "no-such-model"/],
+    [
+      "a camera file that does not exist",
+      { camera: { source: "/no/such/clip.mp4" } },
+      /camera.source: file \/no\/such\/clip.mp4 does not exist/,
+    ],
+    ["an invalid configuration", { camera: { source: clip } }, /camera.fsp: unknown key/],
+  ])("%s: exits non-zero with the reason, before anything starts", async (name, over, message) => {
+    const { raw, dir } = deviceConfig("proc-2", "mqtt://127.0.0.1:1", {
+      model: { id: "yolox-nano", dir: MODEL_DIR },
+      api: { enabled: false },
+      ...over,
+    });
+    if (name === "an invalid configuration") raw.camera = { source: clip, fsp: 3 }; // a typo of fps
+    const p = counter(["run", "--config", writeConfig(raw, dir)]);
+    expect(await p.exited).not.toBe(0);
+    expect(p.stderr()).toMatch(message);
+  });
+});
