@@ -120,17 +120,29 @@ export class MqttPublisher {
     return this.publish(this.options.statusTopic, JSON.stringify(status), true);
   }
 
-  /** Clean stop: publishes the given offline status (retained) before disconnecting. */
-  async stop(offline?: StatusMessage): Promise<void> {
+  /**
+   * Clean stop: publishes the given offline status (retained) and disconnects. If the broker does
+   * not acknowledge it in time, the connection is dropped without DISCONNECT, so that the broker
+   * publishes the last will instead: either way the device ends up marked offline.
+   */
+  async stop(offline?: StatusMessage, timeoutMs = 5000): Promise<void> {
     const client = this.client;
     if (!client) return;
+    let acknowledged = false;
     if (offline && client.connected) {
-      await Promise.race([
-        this.publishStatus(offline).catch(() => {}),
-        new Promise((r) => setTimeout(r, 2000)),
+      let timer: NodeJS.Timeout | undefined;
+      acknowledged = await Promise.race([
+        this.publishStatus(offline).then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), timeoutMs);
+        }),
       ]);
+      clearTimeout(timer);
     }
-    await client.endAsync(false).catch(() => {});
+    await client.endAsync(!acknowledged).catch(() => {});
     this.client = undefined;
   }
 }
