@@ -2,13 +2,13 @@ import { IntervalAggregator } from "../aggregate/aggregator.ts";
 import { type CaptureTarget, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import type { Config } from "../config/schema.ts";
-import { LineCounter } from "../count/line-counter.ts";
-import { ZoneCounter } from "../count/zone-counter.ts";
+import { DEFAULT_LINE_OPTIONS, LineCounter } from "../count/line-counter.ts";
+import { DEFAULT_ZONE_OPTIONS, ZoneCounter } from "../count/zone-counter.ts";
 import { OnnxDetector } from "../detect/onnx-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
 import type { Crossing, Frame, Mode, ZoneEvent } from "../domain/types.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS } from "../track/byte-tracker.ts";
-import { ModeOfTravel } from "../track/mode-of-travel.ts";
+import { DEFAULT_MODE_OPTIONS, ModeOfTravel } from "../track/mode-of-travel.ts";
 import { CountOutput } from "./count-output.ts";
 import type { Logger } from "./logger.ts";
 import { CounterMetrics } from "./metrics.ts";
@@ -162,26 +162,20 @@ export class CounterRuntime implements RuntimeView {
         bicycle: c.counting.modes.bicycle ?? "cyclist",
         motorcycle: c.counting.modes.motorcycle ?? "motorcyclist",
       },
-      riderFrames: 3,
-      parkedSpeed: 0.15,
+      riderFrames: DEFAULT_MODE_OPTIONS.riderFrames,
+      parkedSpeed: DEFAULT_MODE_OPTIONS.parkedSpeed,
     });
     const reportedModes: Mode[] = [...new Set(Object.values(c.counting.modes))];
     let lines: LineCounter[] = [];
     let zones: ZoneCounter[] = [];
     let geometryFor = "";
     const lineOptions = {
+      ...DEFAULT_LINE_OPTIONS,
       anchor: c.counting.anchor,
       minDistance: c.counting.minCrossingDistance,
       minSideSec: c.counting.minCrossingSec,
-      handoverRadius: 1,
-      handoverWindowSec: 3,
     };
-    const zoneOptions = {
-      anchor: c.counting.anchor,
-      inertiaFrames: 2,
-      handoverRadius: 1,
-      handoverWindowSec: 3,
-    };
+    const zoneOptions = { ...DEFAULT_ZONE_OPTIONS, anchor: c.counting.anchor };
     const removedIds: number[] = [];
     const crossings: Crossing[] = [];
     const events: ZoneEvent[] = [];
