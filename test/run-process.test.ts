@@ -1,4 +1,8 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import type { CountsMessage, StatusMessage } from "../edge/publish/messages.ts";
@@ -12,9 +16,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function counter(args: string[]) {
+function counter(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [join(REPO_ROOT, "bin/counter.js"), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
@@ -81,5 +86,72 @@ describeWithAssets("the counter run process", [modelPath("yolox_nano.onnx"), cli
     const p = counter(["run", "--config", writeConfig(raw, dir)]);
     expect(await p.exited).not.toBe(0);
     expect(p.stderr()).toMatch(message);
+  });
+
+  it("--fetch-model: an empty model folder gets the verified model from MODEL_MIRROR, then counts", async () => {
+    // a local mirror serving the real model file: what a city network without GitHub access sets up
+    const requests: string[] = [];
+    const mirror = createServer((req, res) => {
+      requests.push(req.url ?? "");
+      const file = join(MODEL_DIR, decodeURIComponent((req.url ?? "").replace(/^\/models\//, "")));
+      if (!req.url?.startsWith("/models/") || !existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200);
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((r) => mirror.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => mirror.close(() => r())));
+    const mirrorUrl = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}/models/`;
+    const broker = await startAedes();
+    cleanups.push(broker.close);
+    const sub = await subscriber(broker.url, "city/#");
+    cleanups.push(() => sub.client.endAsync());
+    const { raw, dir } = deviceConfig("proc-3", broker.url, {
+      camera: { source: clip, mode: "live", fps: 5 },
+      aggregation: { periodSec: 1 },
+      api: { enabled: false },
+    });
+    const modelDir = join(dir, "models");
+    raw.model = { id: "yolox-nano", dir: modelDir, threads: 1 };
+    const p = counter(["run", "--fetch-model", "--config", writeConfig(raw, dir)], {
+      MODEL_MIRROR: mirrorUrl,
+    });
+    cleanups.push(() => {
+      p.child.kill("SIGKILL");
+    });
+    await waitFor(() => sub.messages.some((m) => m.topic === "city/proc-3/counts"), 60_000, "counts");
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(requests).toEqual(["/models/yolox_nano.onnx"]);
+    const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+    expect(sha(join(modelDir, "yolox_nano.onnx"))).toBe(sha(modelPath("yolox_nano.onnx")));
+    expect(p.stderr()).toContain("model fetched");
+
+    // a second start finds the verified copy and downloads nothing
+    const again = counter(["run", "--fetch-model", "--config", writeConfig(raw, dir)], {
+      MODEL_MIRROR: "http://127.0.0.1:1/",
+    });
+    cleanups.push(() => {
+      again.child.kill("SIGKILL");
+    });
+    await waitFor(() => again.stderr().includes("model loaded"), 60_000, "model loaded");
+    again.child.kill("SIGTERM");
+    expect(await again.exited).toBe(0);
+    expect(again.stderr()).toContain("model present");
+  });
+
+  it("--fetch-model with an unreachable mirror exits non-zero naming the URL", async () => {
+    const { raw, dir } = deviceConfig("proc-4", "mqtt://127.0.0.1:1", {
+      camera: { source: clip },
+      api: { enabled: false },
+    });
+    raw.model = { id: "yolox-nano", dir: join(dir, "models") };
+    const p = counter(["run", "--fetch-model", "--config", writeConfig(raw, dir)], {
+      MODEL_MIRROR: "http://127.0.0.1:1/m",
+    });
+    expect(await p.exited).not.toBe(0);
+    expect(p.stderr()).toMatch(
+      /cannot download yolox-nano from http:\/\/127\.0\.0\.1:1\/m\/yolox_nano\.onnx/,
+    );
+    expect(existsSync(join(dir, "models", "yolox_nano.onnx"))).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { parse } from "yaml";
 import { parseConfig } from "../config/load.ts";
-import { fetchModel } from "../detect/fetch-model.ts";
+import { fetchModel, modelSourceUrl } from "../detect/fetch-model.ts";
 import { findModel } from "../detect/model-descriptor.ts";
 import type { CountsMessage } from "../publish/messages.ts";
 import type { Logger } from "./logger.ts";
@@ -56,7 +56,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const model = findModel("yolox-nano")!;
   if (!existsSync(join(o.modelDir, model.file))) {
     o.out.write(`fetching model ${model.id} into ${o.modelDir} (once)\n`);
-    await fetchModel(model, o.modelDir);
+    await fetchModel(model, o.modelDir, { url: modelSourceUrl(model, process.env.MODEL_MIRROR) });
   }
   const broker = await Aedes.createBroker();
   const server = createServer(broker.handle);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import type { RunHandle } from "../app/run.ts";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 
@@ -90,7 +91,7 @@ model
   .argument("<id>", "model id from the manifest")
   .description("download a model, verify its sha256 and write it atomically")
   .addOption(new Option("--dir <dir>", "target folder (env MODEL_DIR)").default(defaultModelDir))
-  .option("--url <url>", "download from this mirror instead of the manifest URL (sha256 still checked)")
+  .option("--url <url>", "download from this URL instead of the manifest URL (sha256 still checked)")
   .option("--force", "download even if a verified copy exists")
   .action(async (id: string, o: { dir: string; url?: string; force?: boolean }) => {
     const d = findModel(id);
@@ -106,8 +107,9 @@ model
     const lw = licenseWarning(d);
     if (lw) process.stderr.write(`warning: ${lw}\n`);
     const bar = (await lazy.progress()).progressBar(`fetching ${id}`, " bytes");
-    const r = await (await lazy.fetch()).fetchModel(d, o.dir, {
-      ...(o.url ? { url: o.url } : {}),
+    const fetching = await lazy.fetch();
+    const r = await fetching.fetchModel(d, o.dir, {
+      url: o.url ?? fetching.modelSourceUrl(d, process.env.MODEL_MIRROR),
       ...(o.force ? { force: true } : {}),
       progress: {
         start: (t) => bar.start(t ?? d.bytes ?? 0, 0),
@@ -176,16 +178,38 @@ program
     "count: camera -> detector -> tracker -> lines and zones -> intervals -> SQLite -> MQTT; local API",
   )
   .requiredOption("--config <file>", "device configuration (YAML)")
-  .action(async (o: { config: string }) => {
+  .option(
+    "--fetch-model",
+    "download the configured model first if model.dir lacks a verified copy (from MODEL_MIRROR if set)",
+  )
+  .action(async (o: { config: string; fetchModel?: boolean }) => {
     const config = loadConfigFile(o.config);
     const log = (await lazy.logger()).createLogger();
-    const handle = await (await lazy.run()).startCounter(config, { log, version: packageVersion() });
+    // Listen before starting: a stop that arrives while the model loads (systemd stopping a unit that
+    // is still starting) must still end in a clean shutdown, not Node's default exit on the signal.
+    let handle: RunHandle | undefined;
+    let stopRequested = false;
     const stop = () => {
       log.info("stopping: finishing the frame, closing the partial interval");
-      handle.stop();
+      stopRequested = true;
+      handle?.stop();
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    const descriptor = o.fetchModel ? findModel(config.model.id) : undefined;
+    if (descriptor) {
+      const fetching = await lazy.fetch();
+      const url = fetching.modelSourceUrl(descriptor, process.env.MODEL_MIRROR);
+      const r = await fetching.fetchModel(descriptor, config.model.dir, { url });
+      log
+        .child({ stage: "detect" })
+        .info(
+          { model: descriptor.id, path: r.path, sha256: r.sha256, ...(r.downloaded ? { url } : {}) },
+          r.downloaded ? "model fetched" : "model present",
+        );
+    }
+    handle = await (await lazy.run()).startCounter(config, { log, version: packageVersion() });
+    if (stopRequested) handle.stop();
     await handle.done;
     log.info("stopped");
   });

@@ -37,6 +37,16 @@ async function existingDigest(path: string): Promise<string | undefined> {
 }
 
 /**
+ * Where a model is downloaded from: the manifest URL, or `mirror` + the model's file name when a
+ * mirror (MODEL_MIRROR) is set, for networks that cannot reach the original host. The sha256 is
+ * checked either way, so a mirror cannot substitute a different file.
+ */
+export function modelSourceUrl(model: Pick<ModelDescriptor, "file" | "url">, mirror?: string): string {
+  if (!mirror) return model.url;
+  return `${mirror.replace(/\/+$/, "")}/${encodeURIComponent(model.file)}`;
+}
+
+/**
  * Downloads a manifest model into `dir`: streams to a temporary file beside the target while hashing,
  * and renames it into place only when the sha256 matches. A mismatch leaves nothing behind.
  */
