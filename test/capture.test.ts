@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
@@ -308,6 +309,35 @@ describe("frames without ffmpeg", () => {
     const frames = await collect(src);
     expect(frames.map((f) => f.tsMs)).toEqual([0, 200, 600]);
     expect(src.state()).toMatchObject({ framesCorrupt: 1, framesDecoded: 3, state: "ended" });
+  });
+});
+
+describe("supervisor", () => {
+  it("restarts a source that keeps ending without leaving listeners on the caller's signal", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "restart-"));
+    const img = await sharp({ create: { width: 16, height: 12, channels: 3, background: "#444" } })
+      .jpeg()
+      .toBuffer();
+    writeFileSync(join(dir, "001.jpg"), img);
+    // a one-image folder ends at once: every pass is a restart, as on a camera that keeps dropping
+    const source = new SupervisedSource(() => new FolderSource(dir, { fps: 1000, startMs: 0 }), {
+      stallTimeoutSec: 5,
+      backoffMinMs: 1,
+      backoffMaxMs: 2,
+      restartOnEnd: true,
+    });
+    const ac = new AbortController();
+    const listeners: number[] = [];
+    const seqs: number[] = [];
+    for await (const f of source.frames(ac.signal)) {
+      seqs.push(f.seq);
+      listeners.push(getEventListeners(ac.signal, "abort").length);
+      if (seqs.length === 30) ac.abort();
+    }
+    expect(source.state().restarts).toBeGreaterThanOrEqual(29);
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(Math.max(...listeners)).toBeLessThanOrEqual(2);
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
   });
 });
 

