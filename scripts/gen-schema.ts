@@ -1,6 +1,8 @@
 // Writes the JSON Schemas in docs/ from the schemas in code: the device configuration (for editor
-// autocompletion) and the MQTT payloads (for consumers).
-import { writeFileSync } from "node:fs";
+// autocompletion) and the MQTT payloads (for consumers); and the reference table in
+// docs/configuration.md.
+import { readFileSync, writeFileSync } from "node:fs";
+import { withReference } from "../edge/config/reference.ts";
 import { ConfigSchema } from "../edge/config/schema.ts";
 import { CountsMessageSchema, StatusMessageSchema } from "../edge/publish/messages.ts";
 
@@ -13,3 +15,7 @@ for (const [file, schema] of [
   writeFileSync(target, `${JSON.stringify(schema, null, 2)}\n`);
   console.log(`wrote ${target.pathname}`);
 }
+
+const configurationDoc = new URL("../docs/configuration.md", import.meta.url);
+writeFileSync(configurationDoc, withReference(readFileSync(configurationDoc, "utf8"), ConfigSchema));
+console.log(`wrote the reference in ${configurationDoc.pathname}`);

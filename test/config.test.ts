@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, formatPath, loadConfigFile, parseConfig, redactConfig } from "../edge/config/load.ts";
+import { withReference } from "../edge/config/reference.ts";
 import { ConfigSchema } from "../edge/config/schema.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
 
@@ -169,6 +170,21 @@ describe("config", () => {
   it("keeps docs/config.schema.json in step with the schema (npm run schema)", () => {
     const onDisk = JSON.parse(readFileSync(join(REPO_ROOT, "docs/config.schema.json"), "utf8"));
     expect(onDisk).toEqual(JSON.parse(JSON.stringify(ConfigSchema)));
+  });
+
+  it("keeps the reference table in docs/configuration.md in step with the schema (npm run schema)", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs/configuration.md"), "utf8");
+    expect(withReference(doc, ConfigSchema)).toBe(doc);
+    // every key the loader accepts is documented, with the loader's default
+    const defaults = parseConfig(
+      { device: { id: "d", location: { latitude: 0, longitude: 0 } }, camera: { source: "simulated" } },
+      "d.yaml",
+      {},
+    );
+    expect(doc).toContain(`| \`model.confidence\` | number [0.01, 1] | \`${defaults.model.confidence}\` |`);
+    expect(doc).toContain(
+      `| \`aggregation.periodSec\` | integer [1, 86400] | \`${defaults.aggregation.periodSec}\` |`,
+    );
   });
 
   it("`counter config check` prints the problems and exits non-zero", () => {

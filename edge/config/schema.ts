@@ -22,7 +22,12 @@ const RelativePoint = Type.Tuple(
   { description: "[x, y] as fractions of the frame width and height (0..1), origin top-left" },
 );
 
-const Name = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9][A-Za-z0-9 _.-]*$" });
+const Name = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: "^[A-Za-z0-9][A-Za-z0-9 _.-]*$",
+  description: "Unique among lines and zones; letters, digits, space, _ . -",
+});
 
 export const DeviceSchema = Type.Object(
   {
@@ -35,9 +40,9 @@ export const DeviceSchema = Type.Object(
     name: Type.String({ default: "", description: "Human-readable name shown on dashboards" }),
     location: Type.Object(
       {
-        latitude: Type.Number({ minimum: -90, maximum: 90 }),
-        longitude: Type.Number({ minimum: -180, maximum: 180 }),
-        description: Type.String({ default: "" }),
+        latitude: Type.Number({ minimum: -90, maximum: 90, description: "WGS84 latitude of the unit" }),
+        longitude: Type.Number({ minimum: -180, maximum: 180, description: "WGS84 longitude of the unit" }),
+        description: Type.String({ default: "", description: "Where it hangs, which way it looks" }),
       },
       strict,
     ),
@@ -81,15 +86,31 @@ export const CameraSchema = Type.Object(
       default: 1280,
       description: "Raspberry Pi camera capture size",
     }),
-    captureHeight: Type.Integer({ minimum: 64, maximum: 4096, default: 720 }),
+    captureHeight: Type.Integer({
+      minimum: 64,
+      maximum: 4096,
+      default: 720,
+      description: "See captureWidth",
+    }),
     stallTimeoutSec: Type.Number({
       minimum: 1,
       maximum: 600,
       default: 10,
       description: "No frame for this long restarts the source",
     }),
-    reconnectMinSec: Type.Number({ minimum: 0.05, maximum: 600, default: 1 }),
-    reconnectMaxSec: Type.Number({ minimum: 0.05, maximum: 3600, default: 60 }),
+    reconnectMinSec: Type.Number({
+      minimum: 0.05,
+      maximum: 600,
+      default: 1,
+      description:
+        "First wait before restarting a failed source; doubles (with jitter) up to reconnectMaxSec",
+    }),
+    reconnectMaxSec: Type.Number({
+      minimum: 0.05,
+      maximum: 3600,
+      default: 60,
+      description: "Longest wait between restarts",
+    }),
   },
   strict,
 );
@@ -108,7 +129,10 @@ export const ModelSchema = Type.Object(
       default: 0,
       description: "Inference threads; 0 = one per core",
     }),
-    graphOptimization: oneOf(["disabled", "basic", "extended", "all"], { default: "all" }),
+    graphOptimization: oneOf(["disabled", "basic", "extended", "all"], {
+      default: "all",
+      description: "ONNX Runtime graph optimisation level",
+    }),
     executionProviders: Type.Array(oneOf(["cpu", "cuda", "tensorrt"]), {
       minItems: 1,
       default: ["cpu"],
@@ -128,7 +152,12 @@ export const ModelSchema = Type.Object(
       default: [...DEFAULT_COUNTED_CLASSES],
       description: "Model class names to keep",
     }),
-    maxDetections: Type.Integer({ minimum: 1, maximum: 1000, default: 300 }),
+    maxDetections: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 300,
+      description: "Per frame, after NMS",
+    }),
   },
   strict,
 );
@@ -150,7 +179,11 @@ export const LineSchema = Type.Object(
 export const ZoneSchema = Type.Object(
   {
     name: Name,
-    polygon: Type.Array(RelativePoint, { minItems: 3, "x-noun": "points" }),
+    polygon: Type.Array(RelativePoint, {
+      minItems: 3,
+      "x-noun": "points",
+      description: "Three or more points enclosing an area",
+    }),
     dwellThresholdSec: Type.Number({
       minimum: 0,
       default: 30,
@@ -210,10 +243,19 @@ export const CountingSchema = Type.Object(
 
 export const MqttSchema = Type.Object(
   {
-    enabled: Type.Boolean({ default: true }),
-    url: Type.String({ default: "mqtt://127.0.0.1:1883", pattern: "^(mqtts?|wss?|tcp|ssl)://" }),
-    baseTopic: Type.String({ default: "counter", minLength: 1, pattern: "^[^#+]+$" }),
-    username: Type.Optional(Type.String()),
+    enabled: Type.Boolean({ default: true, description: "Publish over MQTT (counts are stored either way)" }),
+    url: Type.String({
+      default: "mqtt://127.0.0.1:1883",
+      pattern: "^(mqtts?|wss?|tcp|ssl)://",
+      description: "Broker: mqtt://, mqtts://, ws://, wss://",
+    }),
+    baseTopic: Type.String({
+      default: "counter",
+      minLength: 1,
+      pattern: "^[^#+]+$",
+      description: "Topics are {baseTopic}/{device id}/counts and /status (docs/mqtt.md)",
+    }),
+    username: Type.Optional(Type.String({ description: "Required when a password is set" })),
     password: Type.Optional(
       Type.String({ description: "Secret: write ${ENV_NAME} to read it from the environment" }),
     ),
@@ -228,8 +270,16 @@ export const MqttSchema = Type.Object(
     os2iot: Type.Optional(
       Type.Object(
         {
-          organizationId: Type.String({ minLength: 1, pattern: "^[^/#+]+$" }),
-          applicationId: Type.String({ minLength: 1, pattern: "^[^/#+]+$" }),
+          organizationId: Type.String({
+            minLength: 1,
+            pattern: "^[^/#+]+$",
+            description: "OS2iot organisation id",
+          }),
+          applicationId: Type.String({
+            minLength: 1,
+            pattern: "^[^/#+]+$",
+            description: "OS2iot application id",
+          }),
         },
         {
           ...strict,
@@ -243,7 +293,10 @@ export const MqttSchema = Type.Object(
         ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
         cert: Type.Optional(Type.String({ description: "Path to a client certificate (PEM)" })),
         key: Type.Optional(Type.String({ description: "Path to the client key (PEM)" })),
-        rejectUnauthorized: Type.Boolean({ default: true }),
+        rejectUnauthorized: Type.Boolean({
+          default: true,
+          description: "Refuse a broker certificate that the CA does not vouch for",
+        }),
       },
       { ...strict, default: {} },
     ),
@@ -293,7 +346,12 @@ export const ApiSchema = Type.Object(
       default: "127.0.0.1",
       description: "Bind address; anything but loopback requires a token",
     }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8080,
+      description: "TCP port of the local API",
+    }),
     token: Type.Optional(
       Type.String({
         minLength: 16,
