@@ -357,20 +357,35 @@ async function benchSoak(): Promise<void> {
   const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "soak" });
   await rt.start();
   const done = rt.run();
-  const samples: number[] = [];
-  const end = Date.now() + minutes * 60_000;
+  // RSS, V8 heap and off-heap (ArrayBuffers: frames, tensors) every 10 s; a line every 5 minutes, so
+  // a leak shows as a trend in one of the three rather than a single end-to-end difference
+  const samples: { atMin: number; rss: number; heap: number; buffers: number }[] = [];
+  const started = Date.now();
+  const end = started + minutes * 60_000;
+  const mb = (v: number) => (v / 1048576).toFixed(1);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log("| minute | RSS MB | V8 heap used MB | ArrayBuffers MB |\n|---|---|---|---|");
+  let nextReport = 0;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 10_000));
-    samples.push(process.memoryUsage().rss);
+    const m = process.memoryUsage();
+    const atMin = (Date.now() - started) / 60_000;
+    samples.push({ atMin, rss: m.rss, heap: m.heapUsed, buffers: m.arrayBuffers });
+    if (atMin >= nextReport) {
+      console.log(`| ${atMin.toFixed(0)} | ${mb(m.rss)} | ${mb(m.heapUsed)} | ${mb(m.arrayBuffers)} |`);
+      nextReport += 5;
+    }
   }
   rt.requestStop();
   await done;
   await rt.shutdown(0);
-  const mb = (v: number) => (v / 1048576).toFixed(1);
-  const first = samples[Math.min(2, samples.length - 1)]!;
-  const last = samples.at(-1)!;
+  // medians of minutes 1-3 (after warm-up) and of the last 3 minutes
+  const early = samples.filter((s) => s.atMin >= 1 && s.atMin < 3).map((s) => s.rss);
+  const late = samples.filter((s) => s.atMin >= minutes - 3).map((s) => s.rss);
+  const first = median(early.length ? early : [samples[0]!.rss]);
+  const last = median(late.length ? late : [samples.at(-1)!.rss]);
   console.log(
-    `RSS after warm-up ${mb(first)} MB, at the end ${mb(last)} MB, drift ${(((last - first) / first) * 100).toFixed(1)} % over ${minutes} min`,
+    `RSS median minutes 1-3 ${mb(first)} MB, last 3 minutes ${mb(last)} MB, drift ${(((last - first) / first) * 100).toFixed(1)} % over ${minutes} min`,
   );
 }
 
