@@ -1,3 +1,4 @@
+import "./ort-privacy.ts"; // before onnxruntime-node: switches its telemetry off
 import ort from "onnxruntime-node";
 import type { Detection, FramePixels } from "../domain/types.ts";
 import { Candidates } from "./candidates.ts";
