@@ -212,56 +212,7 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
     const port = await freePort();
     const broker = new Mosquitto(port);
     const d = broker.dir;
-    const ssl = (args: string[]) => {
-      const r = spawnSync("openssl", args, { cwd: d, encoding: "utf8" });
-      if (r.status !== 0) throw new Error(r.stderr);
-    };
-    ssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=test-ca",
-    ]);
-    ssl([
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=127.0.0.1",
-    ]);
-    writeFileSync(join(d, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-    ssl([
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "server.crt",
-      "-days",
-      "2",
-      "-extfile",
-      "san.ext",
-    ]);
-    chmodSync(join(d, "server.key"), 0o644);
+    makeCertificates(d);
     broker.extraConfig = `allow_anonymous true\ncertfile ${d}/server.crt\nkeyfile ${d}/server.key\n`;
     await broker.start();
     cleanups.push(() => broker.stop());
@@ -283,6 +234,48 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
     await new Promise((r) => setTimeout(r, 2200));
     await ok.stop();
     await waitFor(() => totalsEqual(totals(counts(sub.messages)), ok.generated), 5000, "counts over TLS");
+  });
+
+  it("client certificate required (as OS2iot's broker can): refused without one, delivered with it", async () => {
+    const port = await freePort();
+    const broker = new Mosquitto(port);
+    const d = broker.dir;
+    makeCertificates(d);
+    broker.extraConfig =
+      `cafile ${d}/ca.crt\ncertfile ${d}/server.crt\nkeyfile ${d}/server.key\n` +
+      "require_certificate true\nuse_identity_as_username true\nallow_anonymous false\n";
+    await broker.start();
+    cleanups.push(() => broker.stop());
+    const url = `mqtts://127.0.0.1:${port}`;
+    const withoutCert = deviceConfig("tls-cert-0", url, {
+      mqtt: { url, baseTopic: "city", tls: { ca: join(d, "ca.crt") } },
+    }).config;
+    const refused = new SimulatedDevice(withoutCert, { ratePerSec: 5, seed: 1, tickMs: 50 }, "test", quiet);
+    refused.start();
+    await waitFor(() => refused.output.brokerError !== null, 5000, "a broker error");
+    expect(refused.output.brokerError).toMatch(
+      /the broker requires a client certificate; set mqtt.tls.cert and mqtt.tls.key/,
+    );
+    await waitFor(() => refused.output.outboxDepth() >= 1, 5000, "counts kept while refused");
+    await refused.stop();
+
+    const tls = { ca: join(d, "ca.crt"), cert: join(d, "client.crt"), key: join(d, "client.key") };
+    const withCert = deviceConfig("tls-cert-1", url, { mqtt: { url, baseTopic: "city", tls } }).config;
+    const sub = await subscriber(url, "city/tls-cert-1/counts", {
+      ca: readFileSync(tls.ca),
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+    });
+    cleanups.push(() => sub.client.endAsync());
+    const ok = new SimulatedDevice(withCert, { ratePerSec: 5, seed: 1, tickMs: 50 }, "test", quiet);
+    ok.start();
+    await new Promise((r) => setTimeout(r, 2200));
+    await ok.stop();
+    await waitFor(
+      () => totalsEqual(totals(counts(sub.messages)), ok.generated),
+      5000,
+      "counts with a client certificate",
+    );
   });
 
   it.each([
@@ -400,4 +393,37 @@ function lastStatus(msgs: readonly Received[], id: string): StatusMessage | unde
 function totalsEqual(a: Map<string, number>, b: Map<string, number>): boolean {
   const bb = [...b].filter(([, v]) => v > 0);
   return a.size === bb.length && bb.every(([k, v]) => a.get(k) === v);
+}
+
+/** A test CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in `d`. */
+function makeCertificates(d: string): void {
+  const ssl = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: d, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(r.stderr);
+  };
+  const key = (name: string) => ["-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`];
+  const sign = (name: string, ext?: string) => [
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    `${name}.crt`,
+    "-days",
+    "2",
+    ...(ext ? ["-extfile", ext] : []),
+  ];
+  ssl(["req", "-x509", ...key("ca"), "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"]);
+  ssl(["req", ...key("server"), "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(join(d, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  ssl(sign("server", "san.ext"));
+  ssl(["req", ...key("client"), "-out", "client.csr", "-subj", "/CN=tls-cert-1"]);
+  ssl(sign("client"));
+  // mosquitto drops root for its own user, which must read the keys
+  for (const f of ["server.key", "client.key", "ca.crt", "server.crt"]) chmodSync(join(d, f), 0o644);
 }

@@ -42,6 +42,17 @@ export function describeMqttError(err: Error & { code?: number | string }): stri
     case "ENOTFOUND":
       return `broker host not found: ${err.message}`;
     default:
+      // OpenSSL's alerts name the cause only in passing; say what to change
+      if (/alert certificate required/i.test(err.message))
+        return `TLS failure: the broker requires a client certificate; set mqtt.tls.cert and mqtt.tls.key (${err.message})`;
+      if (
+        /alert (bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked)/i.test(
+          err.message,
+        )
+      )
+        return `TLS failure: the broker refused this device's client certificate (${err.message})`;
+      if (/certificate has expired/i.test(err.message))
+        return `TLS failure: the broker's certificate has expired (${err.message})`;
       if (/certificate|self[- ]signed|SSL|TLS/i.test(err.message)) return `TLS failure: ${err.message}`;
       return err.message;
   }
