@@ -13,20 +13,13 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${1:-/var/tmp/edge-counter-install-test}"
-MODEL_DIR="$(realpath "${MODEL_DIR:-$REPO/../shared/models}")"
-DATA_DIR="$(realpath "${DATA_DIR:-$REPO/../shared/data}")"
-CLIP="$DATA_DIR/pets09-s2l1/pets09-s2l1.avi"
 DOCKERFILE="$REPO/Dockerfile.arm64"
 BROKER_PORT=18841 MIRROR_PORT=18842
 DEVICE=container-test-01
 # shellcheck source=lib/test-env.sh
 . "$REPO/scripts/lib/test-env.sh"
 
-for tool in debootstrap systemd-nspawn mosquitto mosquitto_sub python3; do
-  command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install debootstrap systemd-container mosquitto mosquitto-clients" >&2; exit 1; }
-done
-[ -f "$MODEL_DIR/yolox_nano.onnx" ] || { echo "model missing: $MODEL_DIR/yolox_nano.onnx (set MODEL_DIR)" >&2; exit 1; }
-[ -f "$CLIP" ] || { echo "clip missing: $CLIP (set DATA_DIR)" >&2; exit 1; }
+require_test_tools
 if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then echo "port 8080 is taken; the image's HEALTHCHECK uses it" >&2; exit 1; fi
 
 lock_workdir
@@ -95,16 +88,8 @@ check "ffmpeg, tini and curl are in the image" test -x "$IMAGE/usr/bin/ffmpeg" -
 check "no dev dependency in the image (vitest, typescript, biome)" bash -c "! ls '$IMAGE'/app/node_modules/{vitest,typescript,@biomejs/biome}/package.json 2>/dev/null | grep -q ."
 
 # --- docker run: config read-only at /config, volumes for /data and /models, a local broker and model mirror
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-(cd "$MODEL_DIR" && exec python3 -m http.server "$MIRROR_PORT" --bind 127.0.0.1 >"$WORK/docker-mirror.log" 2>&1) &
-pids+=($!)
-mosquitto -p "$BROKER_PORT" >"$WORK/docker-mosquitto.log" 2>&1 &
-pids+=($!)
-sleep 1
-mosquitto_sub -p "$BROKER_PORT" -t "city/#" -v >"$WORK/docker-mqtt.log" 2>&1 &
-pids+=($!)
+serve_dir "$MODEL_DIR" "$MIRROR_PORT" "$WORK/docker-mirror.log"
+start_broker "$BROKER_PORT" docker-
 CONFIG="$WORK/docker-config" DATA="$WORK/docker-data" MODELS="$WORK/docker-models"
 rm -rf "$CONFIG" "$DATA" "$MODELS" && mkdir -p "$CONFIG" "$DATA" "$MODELS"
 cp "$CLIP" "$CONFIG/sample.avi"
@@ -127,7 +112,7 @@ systemd-nspawn -q --register=no --keep-unit -D "$IMAGE" --chdir="$workdir" --use
   --bind-ro="$CONFIG:/config" --bind="$DATA:/data" --bind="$MODELS:/models" \
   /bin/sh -c "exec $entrypoint $cmd" >"$WORK/docker-run.log" 2>&1 &
 RUNNER=$!
-pids+=("$RUNNER")
+BACKGROUND+=("$RUNNER")
 container_pid() { pgrep -o -P "$RUNNER"; }
 wait_for "container start" 30 container_pid >/dev/null
 INIT="$(container_pid)"

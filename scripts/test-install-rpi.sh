@@ -14,20 +14,13 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${1:-/var/tmp/edge-counter-install-test}"
 SUITE="${SUITE:-trixie}"
-MODEL_DIR="$(realpath "${MODEL_DIR:-$REPO/../shared/models}")"
-DATA_DIR="$(realpath "${DATA_DIR:-$REPO/../shared/data}")"
-CLIP="$DATA_DIR/pets09-s2l1/pets09-s2l1.avi"
 ROOTFS="$WORK/$SUITE-run" # a fresh copy of the suite's base for every run
 BROKER_PORT=18831 MIRROR_PORT=18832 API_PORT=18833
 DEVICE=pole-test-01
 # shellcheck source=lib/test-env.sh
 . "$REPO/scripts/lib/test-env.sh"
 
-for tool in debootstrap systemd-nspawn mosquitto mosquitto_sub python3; do
-  command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install debootstrap systemd-container mosquitto mosquitto-clients" >&2; exit 1; }
-done
-[ -f "$MODEL_DIR/yolox_nano.onnx" ] || { echo "model missing: $MODEL_DIR/yolox_nano.onnx (set MODEL_DIR)" >&2; exit 1; }
-[ -f "$CLIP" ] || { echo "clip missing: $CLIP (set DATA_DIR)" >&2; exit 1; }
+require_test_tools
 
 lock_workdir
 BASE="$(debootstrap_base "$SUITE")"
@@ -39,28 +32,15 @@ node_dist >/dev/null
 NODE_DIST="$WORK/node-dist"
 NODE_PORT=18834
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
 echo "== model mirror on :$MIRROR_PORT, Mosquitto on :$BROKER_PORT"
-(cd "$MODEL_DIR" && exec python3 -m http.server "$MIRROR_PORT" --bind 127.0.0.1 >"$WORK/mirror.log" 2>&1) &
-pids+=($!)
-(cd "$NODE_DIST" && exec python3 -m http.server "$NODE_PORT" --bind 127.0.0.1 >"$WORK/node-dist.log" 2>&1) &
-pids+=($!)
-mosquitto -p "$BROKER_PORT" >"$WORK/mosquitto.log" 2>&1 &
-pids+=($!)
-sleep 1
-mosquitto_sub -p "$BROKER_PORT" -t "city/#" -v >"$WORK/mqtt.log" 2>&1 &
-pids+=($!)
+serve_dir "$MODEL_DIR" "$MIRROR_PORT" "$WORK/mirror.log"
+serve_dir "$NODE_DIST" "$NODE_PORT" "$WORK/node-dist.log"
+start_broker "$BROKER_PORT" ""
 
 echo "== boot $SUITE with systemd"
 systemd-nspawn --keep-unit --register=no -q -D "$ROOTFS" -b --console=passive >"$WORK/nspawn.log" 2>&1 &
 NSPAWN=$!
-pids+=("$NSPAWN")
+BACKGROUND+=("$NSPAWN")
 # the container's PID 1: systemd started by this nspawn
 container_init() { pgrep -P "$NSPAWN" -x systemd; }
 INIT=""

@@ -3,6 +3,20 @@
 # Source it; it expects REPO and WORK to be set.
 
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MODEL_DIR="$(realpath "${MODEL_DIR:-$REPO/../shared/models}")"
+DATA_DIR="$(realpath "${DATA_DIR:-$REPO/../shared/data}")"
+CLIP="$DATA_DIR/pets09-s2l1/pets09-s2l1.avi"
+
+# require_test_tools: the Debian packages, the model and the clip every root test needs
+require_test_tools() {
+  local tool
+  for tool in debootstrap systemd-nspawn mosquitto mosquitto_sub python3; do
+    command -v "$tool" >/dev/null ||
+      { echo "$tool missing: apt-get install debootstrap systemd-container mosquitto mosquitto-clients" >&2; exit 1; }
+  done
+  [ -f "$MODEL_DIR/yolox_nano.onnx" ] || { echo "model missing: $MODEL_DIR/yolox_nano.onnx (set MODEL_DIR)" >&2; exit 1; }
+  [ -f "$CLIP" ] || { echo "clip missing: $CLIP (set DATA_DIR)" >&2; exit 1; }
+}
 NODE_VERSION="${NODE_VERSION:-22.23.3}"
 
 # lock_workdir: one test run at a time per $WORK (two runs sharing a Debian root would race)
@@ -75,6 +89,31 @@ node_dist() {
     rm -rf "$tmp"
   fi
   echo "$dist/v$NODE_VERSION/$name.tar.xz"
+}
+
+# background processes (servers, the container), stopped when the script exits
+BACKGROUND=()
+stop_background() {
+  local p
+  for p in "${BACKGROUND[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_background EXIT
+
+# serve_dir DIR PORT LOG: a static HTTP server for DIR on 127.0.0.1:PORT
+serve_dir() {
+  (cd "$1" && exec python3 -m http.server "$2" --bind 127.0.0.1 >"$3" 2>&1) &
+  BACKGROUND+=($!)
+}
+
+# start_broker PORT PREFIX: Mosquitto on 127.0.0.1:PORT, and every message under city/ written to
+# $WORK/PREFIXmqtt.log as "topic payload" lines
+start_broker() {
+  mosquitto -p "$1" >"$WORK/$2mosquitto.log" 2>&1 &
+  BACKGROUND+=($!)
+  sleep 1
+  mosquitto_sub -p "$1" -t "city/#" -v >"$WORK/$2mqtt.log" 2>&1 &
+  BACKGROUND+=($!)
 }
 
 failures=0
