@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -75,6 +75,18 @@ describe("counter model fetch", () => {
     );
     expect(readFileSync(join(dir, "test-model.onnx")).equals(payload)).toBe(true);
     expect(readdirSync(dir)).toEqual(["test-model.onnx"]);
+  });
+
+  it("removes what a killed download left behind, but not a running one's file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fetch-"));
+    // a pid that cannot be running (beyond Linux's pid_max), and this test process's parent, which is alive
+    writeFileSync(join(dir, "test-model.onnx.part-99999999"), "half a model");
+    writeFileSync(join(dir, `test-model.onnx.part-${process.ppid}`), "another download in progress");
+    writeFileSync(join(dir, "other.onnx.part-99999999"), "not ours");
+    await fetchModel(model(), dir);
+    expect(readdirSync(dir).sort()).toEqual(
+      ["other.onnx.part-99999999", "test-model.onnx", `test-model.onnx.part-${process.ppid}`].sort(),
+    );
   });
 
   it("names the URL and HTTP status when the server refuses", async () => {

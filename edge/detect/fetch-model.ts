@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -37,6 +37,29 @@ async function existingDigest(path: string): Promise<string | undefined> {
 }
 
 /**
+ * A download killed midway (power cut, SIGKILL by a service manager) leaves `<file>.part-<pid>`;
+ * each later start would add another. Those whose process is gone are removed before downloading.
+ */
+async function removeAbandonedParts(dir: string, file: string): Promise<void> {
+  const prefix = `${file}.part-`;
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
+    await rm(join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
  * Where a model is downloaded from: the manifest URL, or `mirror` + the model's file name when a
  * mirror (MODEL_MIRROR) is set, for networks that cannot reach the original host. The sha256 is
  * checked either way, so a mirror cannot substitute a different file.
@@ -65,6 +88,7 @@ export async function fetchModel(
     }
   }
   await mkdir(dir, { recursive: true });
+  await removeAbandonedParts(dir, model.file);
   const url = options.url ?? model.url;
   let response: Response;
   try {
