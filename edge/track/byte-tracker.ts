@@ -56,6 +56,8 @@ const VEL_STD = 1 / 160;
 const REF_DT = 1 / 30;
 
 class TrackImpl implements Track {
+  /** The last update() in which this track was matched (a frame stamp instead of a per-frame Set). */
+  matchedInFrame = -1;
   readonly cx = new AxisFilter();
   readonly cy = new AxisFilter();
   readonly w = new AxisFilter();
@@ -142,6 +144,19 @@ export class ByteTracker {
   private readonly outRemoved: Track[] = [];
   private nextId = 1;
   private lastTsMs: number | undefined;
+  private frame = 0;
+  // Working memory reused by every update(): the frame loop allocates nothing it can reuse.
+  private readonly high: Detection[] = [];
+  private readonly low: Detection[] = [];
+  private readonly candidates: TrackImpl[] = [];
+  private usedHigh = new Uint8Array(64);
+  private usedLow = new Uint8Array(64);
+  private readonly edgeT: number[] = [];
+  private readonly edgeD: number[] = [];
+  private readonly edgeIou: number[] = [];
+  private parent = new Int32Array(128);
+  private readonly rootEdges = new Map<number, number>();
+  private readonly groups = new Map<number, { t: number; d: number; iou: number }[]>();
 
   constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {}
 
@@ -156,40 +171,53 @@ export class ByteTracker {
     this.lastTsMs = tsMs;
     for (const t of this.active) t.predict(dt);
 
-    const high: Detection[] = [];
-    const low: Detection[] = [];
+    const frame = ++this.frame;
+    const high = this.high;
+    const low = this.low;
+    high.length = 0;
+    low.length = 0;
     for (const d of detections) {
       if (d.score >= o.highScore) high.push(d);
       else if (d.score >= o.lowScore) low.push(d);
     }
-    const matched = new Set<TrackImpl>();
-    const usedHigh = new Uint8Array(high.length);
+    if (this.usedHigh.length < high.length) this.usedHigh = new Uint8Array(high.length * 2);
+    if (this.usedLow.length < low.length) this.usedLow = new Uint8Array(low.length * 2);
+    const usedHigh = this.usedHigh;
+    usedHigh.fill(0, 0, high.length);
+    this.usedLow.fill(0, 0, low.length);
+    const candidates = this.candidates;
 
     // 1. confirmed and lost tracks against high-score detections
-    const established = this.active.filter((t) => t.state === "confirmed" || t.state === "lost");
-    this.associate(established, high, usedHigh, o.matchIou, o.iouBuffer, (t, d) => {
+    candidates.length = 0;
+    for (const t of this.active) if (t.state === "confirmed" || t.state === "lost") candidates.push(t);
+    this.associate(candidates, high, usedHigh, o.matchIou, o.iouBuffer, (t, d) => {
       t.correct(d, tsMs);
       t.state = "confirmed";
-      matched.add(t);
+      t.matchedInFrame = frame;
     });
     // 2. tracks seen in the previous frame and still unmatched, against low-score detections
-    const remaining = established.filter((t) => !matched.has(t) && t.state === "confirmed");
-    this.associate(remaining, low, new Uint8Array(low.length), o.lowMatchIou, 0, (t, d) => {
+    // (a track still "confirmed" and unmatched here was not lost before this frame)
+    let remaining = 0;
+    for (const t of candidates)
+      if (t.matchedInFrame !== frame && t.state === "confirmed") candidates[remaining++] = t;
+    candidates.length = remaining;
+    this.associate(candidates, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
       t.correct(d, tsMs);
-      matched.add(t);
+      t.matchedInFrame = frame;
     });
     // 3. tentative tracks against the high-score detections left over
-    const tentative = this.active.filter((t) => t.state === "tentative");
-    this.associate(tentative, high, usedHigh, o.tentativeMatchIou, o.iouBuffer, (t, d) => {
+    candidates.length = 0;
+    for (const t of this.active) if (t.state === "tentative") candidates.push(t);
+    this.associate(candidates, high, usedHigh, o.tentativeMatchIou, o.iouBuffer, (t, d) => {
       t.correct(d, tsMs);
       if (t.hits >= o.minHits) t.state = "confirmed";
-      matched.add(t);
+      t.matchedInFrame = frame;
     });
 
     this.outRemoved.length = 0;
     let keep = 0;
     for (const t of this.active) {
-      if (!matched.has(t)) {
+      if (t.matchedInFrame !== frame) {
         if (t.state === "tentative") t.state = "removed";
         else if (t.state === "confirmed") t.state = "lost";
         if (t.state === "lost" && tsMs - t.lastSeenMs > o.lostBufferSec * 1000) t.state = "removed";
@@ -227,7 +255,10 @@ export class ByteTracker {
   ): void {
     if (tracks.length === 0 || dets.length === 0) return;
     const families = this.options.families;
-    const edges: { t: number; d: number; iou: number }[] = [];
+    const { edgeT, edgeD, edgeIou } = this;
+    edgeT.length = 0;
+    edgeD.length = 0;
+    edgeIou.length = 0;
     for (let ti = 0; ti < tracks.length; ti++) {
       const t = tracks[ti]!;
       for (let di = 0; di < dets.length; di++) {
@@ -235,12 +266,20 @@ export class ByteTracker {
         const d = dets[di]!;
         if ((families[d.label] ?? d.label) !== t.family) continue;
         const v = bufferedIou(t.box, d.box, buffer);
-        if (v >= minIou) edges.push({ t: ti, d: di, iou: v });
+        if (v >= minIou) {
+          edgeT.push(ti);
+          edgeD.push(di);
+          edgeIou.push(v);
+        }
       }
     }
-    if (edges.length === 0) return;
+    const edgeCount = edgeT.length;
+    if (edgeCount === 0) return;
     // union-find over tracks (0..T-1) and detections (T..T+D-1)
-    const parent = Int32Array.from({ length: tracks.length + dets.length }, (_, i) => i);
+    const nodes = tracks.length + dets.length;
+    if (this.parent.length < nodes) this.parent = new Int32Array(nodes * 2);
+    const parent = this.parent;
+    for (let i = 0; i < nodes; i++) parent[i] = i;
     const find = (x: number): number => {
       while (parent[x] !== x) {
         parent[x] = parent[parent[x]!]!;
@@ -248,21 +287,30 @@ export class ByteTracker {
       }
       return x;
     };
-    for (const e of edges) parent[find(e.t)] = find(tracks.length + e.d);
-    const groups = new Map<number, { t: number; d: number; iou: number }[]>();
-    for (const e of edges) {
-      const root = find(e.t);
-      const g = groups.get(root);
-      if (g) g.push(e);
-      else groups.set(root, [e]);
+    for (let e = 0; e < edgeCount; e++) parent[find(edgeT[e]!)] = find(tracks.length + edgeD[e]!);
+    // most groups are one track and one detection: matched at once, no group built
+    const rootEdges = this.rootEdges;
+    rootEdges.clear();
+    for (let e = 0; e < edgeCount; e++) {
+      const root = find(edgeT[e]!);
+      rootEdges.set(root, (rootEdges.get(root) ?? 0) + 1);
     }
-    for (const group of groups.values()) {
-      if (group.length === 1) {
-        const e = group[0]!;
-        used[e.d] = 1;
-        onMatch(tracks[e.t]!, dets[e.d]!);
+    // crowds: the edges of each larger group, for an optimal assignment within it
+    const groups = this.groups;
+    groups.clear();
+    for (let e = 0; e < edgeCount; e++) {
+      const root = find(edgeT[e]!);
+      if (rootEdges.get(root) === 1) {
+        used[edgeD[e]!] = 1;
+        onMatch(tracks[edgeT[e]!]!, dets[edgeD[e]!]!);
         continue;
       }
+      const g = groups.get(root);
+      const edge = { t: edgeT[e]!, d: edgeD[e]!, iou: edgeIou[e]! };
+      if (g) g.push(edge);
+      else groups.set(root, [edge]);
+    }
+    for (const group of groups.values()) {
       const ts = [...new Set(group.map((e) => e.t))];
       const ds = [...new Set(group.map((e) => e.d))];
       const cost = new Float64Array(ts.length * ds.length).fill(Number.POSITIVE_INFINITY);
