@@ -1,9 +1,11 @@
 // npm run bench [-- --section detect] [--iterations N] [--threads N] [--models a,b]
 // Prints median and p90 milliseconds per stage. Figures, not assertions: the machine is shared and noisy.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { parseConfig } from "../edge/config/load.ts";
 import { LineCounter } from "../edge/count/line-counter.ts";
 import { ZoneCounter } from "../edge/count/zone-counter.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../edge/detect/coco-labels.ts";
@@ -202,6 +204,60 @@ async function benchTrack(): Promise<void> {
 }
 
 /** CPU seconds of this process and of its finished children (ffmpeg), from /proc. */
+/** The PETS clip re-encoded as H.264 at a camera resolution; `limit` bounds its length (ffmpeg args). */
+function petsClipH264(out: string, width: number, height: number, limit: string[]): string {
+  spawnSync("ffmpeg", [
+    "-v",
+    "error",
+    "-i",
+    `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
+    ...limit,
+    "-vf",
+    `scale=${width}:${height}`,
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-pix_fmt",
+    "yuv420p",
+    "-y",
+    out,
+  ]);
+  return out;
+}
+
+/** A device running YOLOX-Nano on `camera` with one vertical line, storing to `dbPath`, no MQTT or API. */
+function benchConfig(
+  id: string,
+  camera: Record<string, unknown>,
+  threads: number,
+  dbPath: string,
+  extra = {},
+) {
+  return parseConfig(
+    {
+      device: { id, location: { latitude: 0, longitude: 0 } },
+      camera,
+      model: { id: "yolox-nano", dir: MODEL_DIR, threads },
+      lines: [
+        {
+          name: "a",
+          points: [
+            [0.5, 1],
+            [0.5, 0],
+          ],
+        },
+      ],
+      storage: { path: dbPath },
+      mqtt: { enabled: false },
+      api: { enabled: false },
+      ...extra,
+    },
+    id,
+    {},
+  );
+}
+
 function cpuSeconds(): number {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
   const tick = 100; // USER_HZ
@@ -209,11 +265,9 @@ function cpuSeconds(): number {
 }
 
 async function benchPipeline(): Promise<void> {
-  const { spawnSync } = await import("node:child_process");
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const { parseConfig } = await import("../edge/config/load.ts");
   const { CounterRuntime } = await import("../edge/app/runtime.ts");
   const { createLogger } = await import("../edge/app/logger.ts");
   const dir = mkdtempSync(join(tmpdir(), "bench-pipe-"));
@@ -248,45 +302,12 @@ async function benchPipeline(): Promise<void> {
     [1280, 720],
     [1920, 1080],
   ] as const) {
-    const clip = join(dir, `pets-${h}p.mp4`);
-    spawnSync("ffmpeg", [
-      "-v",
-      "error",
-      "-i",
-      `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
-      "-t",
-      String((seconds * 10) / 7),
-      "-vf",
-      `scale=${w}:${h}`,
-      "-c:v",
-      "libx264",
-      "-preset",
-      "veryfast",
-      "-pix_fmt",
-      "yuv420p",
-      "-y",
-      clip,
-    ]);
-    const config = parseConfig(
-      {
-        device: { id: "bench", location: { latitude: 0, longitude: 0 } },
-        camera: { source: clip, mode: "replay", replayFps: 7 },
-        model: { id: "yolox-nano", dir: MODEL_DIR, threads },
-        lines: [
-          {
-            name: "a",
-            points: [
-              [0.5, 1],
-              [0.5, 0],
-            ],
-          },
-        ],
-        storage: { path: join(dir, `b${h}.db`) },
-        mqtt: { enabled: false },
-        api: { enabled: false },
-      },
+    const clip = petsClipH264(join(dir, `pets-${h}p.mp4`), w, h, ["-t", String((seconds * 10) / 7)]);
+    const config = benchConfig(
       "bench",
-      {},
+      { source: clip, mode: "replay", replayFps: 7 },
+      threads,
+      join(dir, `b${h}.db`),
     );
     const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "bench" });
     await rt.start();
@@ -311,30 +332,16 @@ async function benchSoak(): Promise<void> {
   const { join } = await import("node:path");
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
-  const { parseConfig } = await import("../edge/config/load.ts");
   const { CounterRuntime } = await import("../edge/app/runtime.ts");
   const { createLogger } = await import("../edge/app/logger.ts");
   const dir = mkdtempSync(join(tmpdir(), "bench-soak-"));
   console.log(`\n## soak: counter run live on the PETS clip (looping), ${minutes} min`);
-  const config = parseConfig(
+  const config = benchConfig(
+    "soak",
+    { source: `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`, mode: "live", fps: 7, reconnectMinSec: 0.1 },
+    Number(args.threads) || 1,
+    join(dir, "soak.db"),
     {
-      device: { id: "soak", location: { latitude: 0, longitude: 0 } },
-      camera: {
-        source: `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
-        mode: "live",
-        fps: 7,
-        reconnectMinSec: 0.1,
-      },
-      model: { id: "yolox-nano", dir: MODEL_DIR, threads: Number(args.threads) || 1 },
-      lines: [
-        {
-          name: "a",
-          points: [
-            [0.5, 1],
-            [0.5, 0],
-          ],
-        },
-      ],
       zones: [
         {
           name: "z",
@@ -347,12 +354,7 @@ async function benchSoak(): Promise<void> {
         },
       ],
       aggregation: { periodSec: 60 },
-      storage: { path: join(dir, "soak.db") },
-      mqtt: { enabled: false },
-      api: { enabled: false },
     },
-    "soak",
-    {},
   );
   const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "soak" });
   await rt.start();
@@ -395,7 +397,6 @@ async function benchSoak(): Promise<void> {
  * plus, for MJPEG, the detector-side decode + resize that raw frames do not need.
  */
 async function benchCapture(): Promise<void> {
-  const { spawnSync } = await import("node:child_process");
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
@@ -419,25 +420,7 @@ async function benchCapture(): Promise<void> {
     [1280, 720],
     [1920, 1080],
   ] as const) {
-    const clip = join(dir, `c${h}.mp4`);
-    spawnSync("ffmpeg", [
-      "-v",
-      "error",
-      "-i",
-      `${DATA_DIR}/pets09-s2l1/pets09-s2l1.avi`,
-      "-frames:v",
-      "140",
-      "-vf",
-      `scale=${w}:${h}`,
-      "-c:v",
-      "libx264",
-      "-preset",
-      "veryfast",
-      "-pix_fmt",
-      "yuv420p",
-      "-y",
-      clip,
-    ]);
+    const clip = petsClipH264(join(dir, `c${h}.mp4`), w, h, ["-frames:v", "140"]);
     const base = ["-v", "error", "-threads", "1", "-i", clip, "-an"];
     const raw =
       cpuOf([
