@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { RuntimeView } from "../app/runtime.ts";
 import { redactConfig } from "../config/load.ts";
+import { Redactor } from "../domain/redact.ts";
 import type { IntervalCounts } from "../domain/types.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -69,6 +70,11 @@ export function countsCsv(intervals: readonly IntervalCounts[]): string {
 export function buildApi(view: RuntimeView): FastifyInstance {
   const { config } = view;
   const app = Fastify({ logger: false });
+  // the last guard on the way out: camera errors quote URLs, and nothing here may show a credential
+  const redactor = Redactor.for(config);
+  app.addHook("onSend", async (_req, _reply, payload) =>
+    typeof payload === "string" ? redactor.text(payload) : payload,
+  );
   const needsToken = !LOOPBACK.has(config.api.host);
   if (needsToken) {
     app.addHook("onRequest", async (req, reply) => {

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Config } from "../config/schema.ts";
+import { Redactor } from "../domain/redact.ts";
 import type { IntervalCounts } from "../domain/types.ts";
 import { CountDelivery } from "../publish/delivery.ts";
 import { SCHEMA_VERSION, type StatusMessage } from "../publish/messages.ts";
@@ -59,6 +60,7 @@ export class CountOutput {
       this.store = undefined;
     }
     if (c.mqtt.enabled) {
+      const redactor = Redactor.for(c);
       const statusTopic = topicFor(c, "status");
       this.publisher = new MqttPublisher({
         url: c.mqtt.url,
@@ -75,6 +77,7 @@ export class CountOutput {
           this.delivery?.kick();
         },
         onError: (m) => this.log.warn(`MQTT: ${m}; counts are kept on disk until delivered`),
+        redact: (p) => redactor.text(p),
       });
     }
     this.delivery = new CountDelivery({

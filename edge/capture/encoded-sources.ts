@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
+import { redactText } from "../domain/redact.ts";
 import type { Frame } from "../domain/types.ts";
 import { CaptureError } from "./ffmpeg.ts";
 import { JpegStreamSplitter, jpegSize, MultipartParser, pngSize } from "./jpeg.ts";
@@ -78,7 +79,7 @@ export class MjpegHttpSource implements FrameSource {
   constructor(readonly url: string) {}
 
   get description(): string {
-    return `MJPEG over HTTP ${this.url.replace(/\/\/[^/@]+@/, "//***@")}`;
+    return `MJPEG over HTTP ${redactText(this.url)}`;
   }
 
   state(): SourceState {
@@ -109,7 +110,7 @@ export class MjpegHttpSource implements FrameSource {
               ? undefined
               : err instanceof CaptureError
                 ? err
-                : new CaptureError(`${this.description}: ${(err as Error).message}`),
+                : new CaptureError(redactText(`${this.description}: ${(err as Error).message}`)),
           );
         }
       })();

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { Redactor, secretsIn } from "../domain/redact.ts";
 import type { Frame } from "../domain/types.ts";
 import {
   CaptureError,
@@ -18,13 +19,16 @@ import { SourceStats } from "./source.ts";
  */
 export class FfmpegSource implements FrameSource {
   private readonly stats = new SourceStats();
+  // ffmpeg repeats the input URL (credentials and all) in its messages
+  private readonly redactor: Redactor;
 
   constructor(readonly options: FfmpegSourceOptions) {
     requireBinary("ffmpeg");
+    this.redactor = new Redactor(secretsIn(options.input));
   }
 
   get description(): string {
-    return `ffmpeg ${this.options.inputKind} ${redactUrl(this.options.input)}`;
+    return `ffmpeg ${this.options.inputKind} ${this.redactor.text(this.options.input)}`;
   }
 
   state(): SourceState {
@@ -113,7 +117,7 @@ export class FfmpegSource implements FrameSource {
       if (info) consume(chunk);
       else if (early.length < 64) early.push(Buffer.from(chunk));
       else {
-        failure = new CaptureError(`ffmpeg did not report its output size for ${redactUrl(o.input)}`);
+        failure = new CaptureError(`ffmpeg did not report its output size for ${this.description}`);
         child.kill("SIGTERM");
       }
     });
@@ -121,7 +125,9 @@ export class FfmpegSource implements FrameSource {
       ended = true;
       if (code !== 0 && !signal.aborted && !failure) {
         const tail = stderr.trim().split("\n").slice(-2).join(" ").slice(0, 400);
-        failure = new CaptureError(`ffmpeg exited with ${code} reading ${redactUrl(o.input)}: ${tail}`);
+        failure = new CaptureError(
+          this.redactor.text(`ffmpeg exited with ${code} reading ${o.input}: ${tail}`),
+        );
       }
       slot.close();
       wake?.();
@@ -161,9 +167,4 @@ export class FfmpegSource implements FrameSource {
       if (child.exitCode === null) child.kill("SIGTERM");
     }
   }
-}
-
-/** Hides credentials in URLs before they reach logs or status. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^/@:]+):([^/@]+)@/, "//$1:***@");
 }

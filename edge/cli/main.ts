@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { RunHandle } from "../app/run.ts";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
+import { Redactor, redactText } from "../domain/redact.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
 // native libraries it uses (`detect` needs no SQLite, `config check` no ONNX Runtime).
@@ -19,6 +21,15 @@ const lazy = {
 };
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
+
+// Errors are printed through the redactor of the configuration in use (once one is loaded).
+let redact: (s: string) => string = redactText;
+function loadConfig(path: string): Config {
+  const c = loadConfigFile(path);
+  const r = Redactor.for(c);
+  redact = (s) => r.text(s);
+  return c;
+}
 
 function packageVersion(): string {
   return (
@@ -61,7 +72,7 @@ config
   .argument("<file>", "YAML configuration file")
   .description("validate a configuration file and print every problem with its path")
   .action((file: string) => {
-    const c = loadConfigFile(file);
+    const c = loadConfig(file);
     process.stdout.write(
       `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
     );
@@ -183,8 +194,8 @@ program
     "download the configured model first if model.dir lacks a verified copy (from MODEL_MIRROR if set)",
   )
   .action(async (o: { config: string; fetchModel?: boolean }) => {
-    const config = loadConfigFile(o.config);
-    const log = (await lazy.logger()).createLogger();
+    const config = loadConfig(o.config);
+    const log = (await lazy.logger()).createLogger(undefined, redact);
     // Listen before starting: a stop that arrives while the model loads (systemd stopping a unit that
     // is still starting) must still end in a clean shutdown, not Node's default exit on the signal.
     let handle: RunHandle | undefined;
@@ -243,8 +254,8 @@ program
   .option("--seed <n>", "random seed", "1")
   .option("--duration <sec>", "stop after this many seconds (default: until SIGINT/SIGTERM)")
   .action(async (o: { config: string; rate: string; seed: string; duration?: string }) => {
-    const config = loadConfigFile(o.config);
-    const log = (await lazy.logger()).createLogger();
+    const config = loadConfig(o.config);
+    const log = (await lazy.logger()).createLogger(undefined, redact);
     const device = new (await lazy.simulate()).SimulatedDevice(
       config,
       { ratePerSec: Number(o.rate), seed: Number(o.seed), tickMs: 100 },
@@ -266,10 +277,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
+    process.stderr.write(`${redact(err.message)}\n`);
     process.exitCode = 2;
   } else {
-    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.stderr.write(`error: ${redact((err as Error).message)}\n`);
     process.exitCode = 1;
   }
 }

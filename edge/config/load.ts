@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { TSchema } from "@sinclair/typebox";
 import { Value, ValueErrorType } from "@sinclair/typebox/value";
 import { parseDocument } from "yaml";
+import { Redactor } from "../domain/redact.ts";
 import { type Config, ConfigSchema } from "./schema.ts";
 
 export class ConfigError extends Error {
@@ -129,10 +130,20 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   for (const e of Value.Errors(ConfigSchema, withDefaults)) {
     problems.push(`${formatPath(e.path)}: ${describeError(e.type, e.schema, e.message, e.value)}`);
   }
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  // a problem quotes the value it found, which may be a URL with a password in it
+  const redactor = Redactor.for(interpolated);
+  if (problems.length > 0)
+    throw new ConfigError(
+      source,
+      problems.map((p) => redactor.text(p)),
+    );
   const config = withDefaults as Config;
   const more = crossChecks(config);
-  if (more.length > 0) throw new ConfigError(source, more);
+  if (more.length > 0)
+    throw new ConfigError(
+      source,
+      more.map((p) => redactor.text(p)),
+    );
   return config;
 }
 
@@ -155,10 +166,10 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   return parseConfig(doc.toJS(), path, env);
 }
 
-/** A copy safe to show or serve: secrets replaced by "***". */
+/**
+ * A copy safe to show or serve: secret fields (password, token, key) and credentials inside URLs
+ * (userinfo, `?token=`) replaced by "***".
+ */
 export function redactConfig(config: Config): Config {
-  const copy = structuredClone(config);
-  if (copy.mqtt.password !== undefined) copy.mqtt.password = "***";
-  if (copy.api.token !== undefined) copy.api.token = "***";
-  return copy;
+  return Redactor.for(config).value(config);
 }

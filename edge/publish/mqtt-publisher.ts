@@ -23,6 +23,8 @@ export interface PublisherOptions {
   readonly reconnectMaxMs?: number;
   readonly onConnect?: () => void;
   readonly onError?: (message: string) => void;
+  /** Applied to every payload before it leaves (status messages quote camera errors). */
+  readonly redact?: (payload: string) => string;
 }
 
 /** Turns broker errors into sentences a technician can act on; never includes the password. */
@@ -72,6 +74,10 @@ export class MqttPublisher {
     this.backoffMs = options.reconnectMinMs ?? 1000;
   }
 
+  private redact(payload: string): string {
+    return this.options.redact ? this.options.redact(payload) : payload;
+  }
+
   get connected(): boolean {
     return this.client?.connected === true;
   }
@@ -86,7 +92,7 @@ export class MqttPublisher {
       keepalive: 30,
       connectTimeout: 10_000,
       reconnectPeriod: this.backoffMs,
-      will: { topic: o.statusTopic, payload: Buffer.from(o.willPayload), qos: 1, retain: true },
+      will: { topic: o.statusTopic, payload: Buffer.from(this.redact(o.willPayload)), qos: 1, retain: true },
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.tls.ca ? { ca: read(o.tls.ca) } : {}),
@@ -119,7 +125,7 @@ export class MqttPublisher {
     return new Promise<void>((resolve, reject) => {
       const onClose = () => reject(new Error("connection closed before PUBACK"));
       client.once("close", onClose);
-      client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      client.publish(topic, this.redact(payload), { qos: 1, retain }, (err) => {
         client.removeListener("close", onClose);
         if (err) reject(err);
         else resolve();
