@@ -58,8 +58,20 @@ export class FfmpegSource implements FrameSource {
     let ended = false;
     let failure: Error | undefined;
 
+    // the head (stream info) is kept whole; of the rest, only the last error lines (a long replay
+    // can log for hours)
+    const errorLines: string[] = [];
+    let partialLine = "";
     child.stderr.on("data", (d: Buffer) => {
-      if (stderr.length < 20_000) stderr += d.toString();
+      const text = d.toString();
+      if (stderr.length < 20_000) stderr += text;
+      const lines = (partialLine + text).split(/\r?\n|\r/);
+      partialLine = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!FFMPEG_ERROR_LINE.test(line)) continue;
+        errorLines.push(line.trim());
+        if (errorLines.length > 4) errorLines.shift();
+      }
     });
     const onAbort = () => child.kill("SIGTERM");
     signal.addEventListener("abort", onAbort, { once: true });
@@ -124,10 +136,26 @@ export class FfmpegSource implements FrameSource {
     child.on("close", (code) => {
       ended = true;
       if (code !== 0 && !signal.aborted && !failure) {
-        const tail = stderr.trim().split("\n").slice(-2).join(" ").slice(0, 400);
+        const tail = (errorLines.length > 0 ? errorLines.slice(-2) : stderr.trim().split("\n").slice(-2))
+          .join(" ")
+          .slice(0, 400);
         failure = new CaptureError(
           this.redactor.text(`ffmpeg exited with ${code} reading ${o.input}: ${tail}`),
         );
+      } else if (code === 0 && !signal.aborted && !failure && o.inputKind === "file") {
+        // ffmpeg ends a truncated file with exit 0: tell an early end with errors from a whole file
+        const expected = expectedFrames(stderr, info?.inputFps);
+        const short = expected !== undefined && seq < expected * 0.95 - 1;
+        const partial = errorLines.some((l) => /partial file/i.test(l));
+        if (partial || (short && errorLines.length > 0)) {
+          failure = new CaptureError(
+            this.redactor.text(
+              `${o.input}: the stream ended with an error after ${seq} frames` +
+                `${expected !== undefined ? ` (the file announces about ${Math.round(expected)})` : ""}: ` +
+                errorLines.slice(-2).join(" ").slice(0, 400),
+            ),
+          );
+        }
       }
       slot.close();
       wake?.();
@@ -167,4 +195,16 @@ export class FfmpegSource implements FrameSource {
       if (child.exitCode === null) child.kill("SIGTERM");
     }
   }
+}
+
+/** ffmpeg's lines that report damage in the input (as opposed to its informational chatter). */
+const FFMPEG_ERROR_LINE =
+  /error|invalid|corrupt|partial file|moov atom not found|no such file|unauthori[sz]ed|refused|timed out|failed/i;
+
+/** Frames a file should hold, from the duration and frame rate ffmpeg announces. */
+function expectedFrames(stderr: string, fps: number | undefined): number | undefined {
+  const m = stderr.match(/Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/);
+  if (!m || !fps) return undefined;
+  const sec = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  return sec > 0 ? sec * fps : undefined;
 }

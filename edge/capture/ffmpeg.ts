@@ -2,6 +2,13 @@ import { spawn, spawnSync } from "node:child_process";
 
 export class CaptureError extends Error {
   override readonly name = "CaptureError";
+  constructor(
+    message: string,
+    /** Frames the source delivered before it failed (replays report how far they got). */
+    readonly framesRead?: number,
+  ) {
+    super(message);
+  }
 }
 
 const INSTALL_HINT =

@@ -1,4 +1,5 @@
 import type { Frame } from "../domain/types.ts";
+import { CaptureError } from "./ffmpeg.ts";
 import type { FrameSource, SourceState, SourceStateName } from "./source.ts";
 
 export interface SupervisorOptions {
@@ -104,9 +105,14 @@ export class SupervisedSource implements FrameSource {
         this.inner = undefined;
       }
       if (signal.aborted) return;
-      if (failure === undefined && !this.options.restartOnEnd) {
-        this.set("ended");
-        return;
+      if (!this.options.restartOnEnd) {
+        // a replay is read once: a file that cannot be read, or breaks off, is an error, not a retry
+        if (failure === undefined) {
+          this.set("ended");
+          return;
+        }
+        this.set("down", failure);
+        throw new CaptureError(seq === 0 ? `the recording could not be read: ${failure}` : failure, seq);
       }
       this.set("down", failure ?? "stream ended");
       this.restarts++;
