@@ -182,30 +182,49 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
     expectConsecutive(got);
   });
 
-  it("wrong credentials: a clear error, the password never logged, counts kept on disk", async () => {
+  it("wrong credentials: a clear error, the password never logged, counts kept on disk, retried until the broker accepts them", async () => {
     const port = await freePort();
     const broker = new Mosquitto(port, "allow_anonymous false\n");
     const pwfile = join(broker.dir, "passwd");
     writeFileSync(pwfile, "");
     spawnSync("mosquitto_passwd", ["-b", pwfile, "counter", "right-password"]);
+    spawnSync("mosquitto_passwd", ["-b", pwfile, "watcher", "watcher-password"]);
     chmodSync(pwfile, 0o644); // mosquitto started as root drops to its own user
     broker.extraConfig = `allow_anonymous false\npassword_file ${pwfile}\n`;
     await broker.start();
     cleanups.push(() => broker.stop());
+    const sub = await subscriber(broker.url, "city/#", { username: "watcher", password: "watcher-password" });
+    cleanups.push(() => sub.client.endAsync());
     const logs: string[] = [];
     const log = pino({ level: "info" }, { write: (line: string) => logs.push(line) });
     const { config } = deviceConfig("badpw-1", broker.url, {
-      mqtt: { url: broker.url, baseTopic: "city", username: "counter", password: "wrong-secret-123" },
+      mqtt: {
+        url: broker.url,
+        baseTopic: "city",
+        username: "counter",
+        password: "wrong-secret-123",
+        reconnectMinSec: 0.2,
+        reconnectMaxSec: 0.5,
+      },
     });
     const device = new SimulatedDevice(config, { ratePerSec: 5, seed: 1, tickMs: 50 }, "test", log);
     device.start();
-    await new Promise((r) => setTimeout(r, 3200));
+    cleanups.push(() => device.stop());
+    await waitFor(() => device.output.outboxDepth() >= 2, 20_000, "two intervals waiting");
     expect(device.output.brokerError).toMatch(/refused the username or password|not authorized/);
-    expect(device.output.outboxDepth()).toBeGreaterThanOrEqual(2);
     expect(device.output.database!.history().length).toBe(device.output.outboxDepth());
     expect(logs.join("\n")).toMatch(/username or password|not authorized/);
     expect(logs.join("\n")).not.toContain("wrong-secret-123");
-    await device.stop();
+    // the operator fixes the broker's password file and reloads it; the device is not restarted
+    await waitFor(() => logs.filter((l) => /username or password|not authorized/.test(l)).length >= 2, 20_000, "a second attempt");
+    spawnSync("mosquitto_passwd", ["-b", pwfile, "counter", "wrong-secret-123"]);
+    broker.reload();
+    await waitFor(() => device.output.brokerConnected, 20_000, "reconnected after the password file was fixed");
+    await waitFor(() => device.output.outboxDepth() === 0, 20_000, "outbox drained");
+    expect(device.output.brokerError).toBeNull();
+    const got = counts(sub.messages);
+    expect(got.length).toBeGreaterThanOrEqual(2); // those that waited, then the new ones
+    expectConsecutive(got);
   });
 
   it("TLS failure (unknown certificate authority): a clear error and counts kept; with the CA configured they arrive", async () => {

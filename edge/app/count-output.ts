@@ -70,6 +70,8 @@ export class CountOutput {
         protocolVersion: c.mqtt.protocolVersion,
         tls: c.mqtt.tls,
         statusTopic,
+        reconnectMinMs: c.mqtt.reconnectMinSec * 1000,
+        reconnectMaxMs: c.mqtt.reconnectMaxSec * 1000,
         willPayload: JSON.stringify(offlineStatus(c.device.id, this.version)),
         onConnect: () => {
           this.log.info(`connected to ${c.mqtt.url}`);

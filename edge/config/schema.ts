@@ -263,6 +263,17 @@ export const MqttSchema = Type.Object(
       default: 4,
       description: "4 = MQTT 3.1.1, 5 = MQTT 5",
     }),
+    reconnectMinSec: Type.Number({
+      exclusiveMinimum: 0,
+      default: 1,
+      description: "First wait before reconnecting; it doubles after each failed attempt",
+    }),
+    reconnectMaxSec: Type.Number({
+      exclusiveMinimum: 0,
+      default: 120,
+      description:
+        "Longest wait between reconnect attempts, also after the broker refused the credentials",
+    }),
     format: oneOf(["native", "ngsi-ld"], {
       default: "native",
       description: "Payload of the counts topic: native JSON (docs/mqtt.md) or FIWARE NGSI-LD entities",

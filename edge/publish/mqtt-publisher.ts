@@ -92,6 +92,8 @@ export class MqttPublisher {
       keepalive: 30,
       connectTimeout: 10_000,
       reconnectPeriod: this.backoffMs,
+      // a refused login is retried too: the broker's password file may be fixed at any time
+      reconnectOnConnackError: true,
       will: { topic: o.statusTopic, payload: Buffer.from(this.redact(o.willPayload)), qos: 1, retain: true },
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),

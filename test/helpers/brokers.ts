@@ -59,6 +59,11 @@ export class Mosquitto {
     throw new Error(`mosquitto did not come up: ${this.log}`);
   }
 
+  /** SIGHUP: Mosquitto reloads its configuration and password file. */
+  reload(): void {
+    this.proc?.kill("SIGHUP");
+  }
+
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;
