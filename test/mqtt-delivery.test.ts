@@ -216,10 +216,18 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("faults against Mosqui
     expect(logs.join("\n")).toMatch(/username or password|not authorized/);
     expect(logs.join("\n")).not.toContain("wrong-secret-123");
     // the operator fixes the broker's password file and reloads it; the device is not restarted
-    await waitFor(() => logs.filter((l) => /username or password|not authorized/.test(l)).length >= 2, 20_000, "a second attempt");
+    await waitFor(
+      () => logs.filter((l) => /username or password|not authorized/.test(l)).length >= 2,
+      20_000,
+      "a second attempt",
+    );
     spawnSync("mosquitto_passwd", ["-b", pwfile, "counter", "wrong-secret-123"]);
     broker.reload();
-    await waitFor(() => device.output.brokerConnected, 20_000, "reconnected after the password file was fixed");
+    await waitFor(
+      () => device.output.brokerConnected,
+      20_000,
+      "reconnected after the password file was fixed",
+    );
     await waitFor(() => device.output.outboxDepth() === 0, 20_000, "outbox drained");
     expect(device.output.brokerError).toBeNull();
     const got = counts(sub.messages);

@@ -173,6 +173,22 @@ export class IntervalAggregator {
     return closed;
   }
 
+  /**
+   * The interval in progress as observed up to `nowMs` (partial), without closing it: saved now and
+   * then so that a crash loses only what came after.
+   */
+  snapshot(nowMs: number): IntervalCounts {
+    const observedTo =
+      this.lastFrameMs !== undefined &&
+      this.cameraUp &&
+      nowMs - this.lastFrameMs <= this.options.maxFrameGapSec * 1000
+        ? Math.max(0, nowMs - this.lastFrameMs)
+        : 0;
+    const iv = this.current;
+    const s = this.finish({ ...iv, coverageMs: iv.coverageMs + observedTo }, Math.min(nowMs, iv.endMs - 1));
+    return { ...s, partial: true };
+  }
+
   /** Shutdown: closes the intervals due and the current one as partial at `nowMs`. */
   close(nowMs: number): IntervalCounts[] {
     const closed = this.flush(nowMs);

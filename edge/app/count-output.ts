@@ -7,6 +7,7 @@ import { CountDelivery } from "../publish/delivery.ts";
 import { SCHEMA_VERSION, type StatusMessage } from "../publish/messages.ts";
 import { MqttPublisher } from "../publish/mqtt-publisher.ts";
 import { countsRenderer, offlineStatus, topicFor } from "../publish/topics.ts";
+import { SeqMark } from "../store/seq-mark.ts";
 import { CountStore, StoreError } from "../store/store.ts";
 
 export interface OutputLog {
@@ -82,18 +83,55 @@ export class CountOutput {
         redact: (p) => redactor.text(p),
       });
     }
+    const mark = this.openSeqMark(`${c.storage.path}.seq`);
     this.delivery = new CountDelivery({
       store: this.store,
       publisher: this.publisher,
       render: countsRenderer(c),
-      initialSeq: this.store?.lastSeq() ?? 0,
+      initialSeq: Math.max(this.store?.lastSeq() ?? 0, mark?.read() ?? 0),
+      markSeq: (seq) => {
+        try {
+          mark?.write(seq);
+        } catch (err) {
+          this.log.error(`cannot record sequence number ${seq} in ${mark?.path}: ${(err as Error).message}`);
+        }
+      },
       onStorageError: (m) => this.log.error(`${m}; counts are held in memory until the database is writable`),
+      onStorageRecovered: (n) =>
+        this.log.warn(`the database is writable again: ${n} intervals held in memory are now stored`),
     });
+    // the interval that was in progress when the process last died: what it had counted goes out,
+    // marked partial, its coverage saying how much of it was observed
+    const open = this.store?.takeOpenInterval();
+    if (open) {
+      this.log.warn(
+        `the last run ended without closing its interval (power loss or kill): delivering what it had counted from ${new Date(open.startMs).toISOString()} (${open.quality.coverageSec} s observed)`,
+      );
+      this.delivery.deliver({ ...open, partial: true });
+    }
     this.publisher?.start();
     this.statusTimer = setInterval(() => void this.publishStatus(), 30_000);
     this.statusTimer.unref();
     this.pruneTimer = setInterval(() => this.store?.prune(c.storage.retentionDays), 6 * 3600_000);
     this.pruneTimer.unref();
+  }
+
+  private openSeqMark(path: string): SeqMark | undefined {
+    try {
+      return new SeqMark(path);
+    } catch (err) {
+      this.log.error(`cannot open ${path} (sequence numbers): ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Saves the interval in progress, so that a crash or power loss loses at most what came since. */
+  checkpoint(open: IntervalCounts): void {
+    try {
+      this.store?.saveOpenInterval(open);
+    } catch {
+      // the database is full or gone: the storage error is already reported by delivery
+    }
   }
 
   /** Stores and sends finished intervals, oldest first. */

@@ -201,8 +201,15 @@ export class CounterRuntime implements RuntimeView {
     };
     if (!this.replay) {
       startAggregator(Date.now());
-      // live intervals close on the wall clock even when no frame arrives (camera down)
-      this.flushTimer = setInterval(() => this.output.handle(aggregator!.flush(Date.now())), 1000);
+      // live intervals close on the wall clock even when no frame arrives (camera down); the open
+      // one is saved every few seconds, so that a power loss loses at most those seconds
+      let ticks = 0;
+      this.flushTimer = setInterval(() => {
+        const now = Date.now();
+        this.output.handle(aggregator!.flush(now));
+        if (++ticks % Math.round(c.storage.checkpointSec) === 0)
+          this.output.checkpoint(aggregator!.snapshot(now));
+      }, 1000);
     }
     try {
       for await (const frame of source.frames(this.abort.signal)) {

@@ -271,8 +271,7 @@ export const MqttSchema = Type.Object(
     reconnectMaxSec: Type.Number({
       exclusiveMinimum: 0,
       default: 120,
-      description:
-        "Longest wait between reconnect attempts, also after the broker refused the credentials",
+      description: "Longest wait between reconnect attempts, also after the broker refused the credentials",
     }),
     format: oneOf(["native", "ngsi-ld"], {
       default: "native",
@@ -333,6 +332,13 @@ export const StorageSchema = Type.Object(
       default: 0,
       description:
         "Upper bound of the database size (0 = none); when reached, counts are held in memory and status says so",
+    }),
+    checkpointSec: Type.Number({
+      minimum: 1,
+      maximum: 3600,
+      default: 10,
+      description:
+        "The interval in progress is saved this often; after a power loss or kill, the restart delivers it as a partial interval",
     }),
   },
   { ...strict, default: {} },

@@ -14,21 +14,32 @@ export interface DeliveryOptions {
   readonly store: CountStore | undefined;
   readonly publisher: MqttPublisher | undefined;
   readonly render: (counts: IntervalCounts, seq: number) => RenderedMessage;
-  /** Sequence number to continue from when counting in memory only. */
+  /** Sequence number to continue from (the highest one handed out before). */
   readonly initialSeq?: number;
+  /** Records each sequence number before it is used (see SeqMark); may fail without harm. */
+  readonly markSeq?: (seq: number) => void;
   readonly onStorageError?: (message: string) => void;
+  /** The database could be written again: `n` intervals held in memory are now in it. */
+  readonly onStorageRecovered?: (n: number) => void;
   readonly onDelivered?: (entry: OutboxEntry) => void;
   /** Longest wait for a PUBACK before the message is retried after a reconnect. */
   readonly ackTimeoutMs?: number;
 }
 
+/** At most this many intervals are held in memory (a week of 60-s intervals); older ones go first. */
+const MEMORY_CAPACITY = 10_000;
+
 /**
  * From finished interval to broker: commit to SQLite (history + outbox, one transaction), then
  * drain the outbox in order, deleting an entry only after its PUBACK. If the database cannot be
  * written, counts are kept in memory, in order, and delivered from there; the error is reported.
+ * When the database can be written again, the held intervals go into it with the sequence numbers
+ * they were given, and numbering continues above them: a `seq` is never handed out twice.
  */
 export class CountDelivery {
-  private readonly memory = new MemoryOutbox();
+  private readonly memory = new MemoryOutbox(MEMORY_CAPACITY);
+  /** Intervals numbered while the database could not be written, oldest first. */
+  private readonly held: { counts: IntervalCounts; entry: OutboxEntry }[] = [];
   private draining = false;
   private lastSeq: number;
   storageError: string | null = null;
@@ -40,10 +51,17 @@ export class CountDelivery {
   /** Stores and queues one finished interval; returns its outbox entry. */
   deliver(counts: IntervalCounts): OutboxEntry {
     let entry: OutboxEntry | undefined;
-    // Once anything waits in memory, later intervals queue behind it so the order holds.
-    if (this.o.store && this.memory.outboxDepth() === 0) {
+    // Held intervals go into the database first, so that its order and numbering stay whole.
+    if (this.o.store && this.writeHeld()) {
       try {
-        entry = this.o.store.commitInterval(counts, (seq) => this.o.render(counts, seq));
+        entry = this.o.store.commitInterval(
+          counts,
+          (seq) => {
+            this.o.markSeq?.(seq);
+            return this.o.render(counts, seq);
+          },
+          this.lastSeq + 1,
+        );
         this.lastSeq = entry.seq;
         this.storageError = null;
       } catch (err) {
@@ -52,14 +70,37 @@ export class CountDelivery {
       }
     }
     if (!entry) {
-      const seq = ++this.lastSeq;
+      const seq = this.lastSeq + 1;
+      this.o.markSeq?.(seq); // before it is used: a restart must not hand it out again
+      this.lastSeq = seq;
       const m = this.o.render(counts, seq);
       entry = { seq, messageId: m.messageId, topic: m.topic, payload: m.payload };
       this.memory.add(entry);
-      if (!this.o.store) this.storageError ??= "no database: counts are held in memory only";
+      if (this.o.store) {
+        this.held.push({ counts, entry });
+        if (this.held.length > MEMORY_CAPACITY) this.held.shift();
+      } else this.storageError ??= "no database: counts are held in memory only";
     }
     this.kick();
     return entry;
+  }
+
+  /** Writes the held intervals into the database; true when none are left held. */
+  private writeHeld(): boolean {
+    const store = this.o.store;
+    if (this.held.length === 0 || !store) return true;
+    const pendingSeqs = new Set(this.memory.pending(MEMORY_CAPACITY).map((e) => e.seq));
+    try {
+      store.commitRecovered(this.held.map((h) => ({ ...h, pending: pendingSeqs.has(h.entry.seq) })));
+    } catch {
+      return false;
+    }
+    // from now on they are delivered from the database's outbox
+    for (const h of this.held) this.memory.acknowledge(h.entry.seq);
+    const n = this.held.length;
+    this.held.length = 0;
+    this.o.onStorageRecovered?.(n);
+    return true;
   }
 
   outboxDepth(): number {

@@ -82,18 +82,12 @@ export class CountStore {
     return this.db.pragma("user_version", { simple: true }) as number;
   }
 
-  /** The next delivery sequence number; survives restarts and never goes back. */
-  private nextSeq(): number {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as
-      | { value: string }
-      | undefined;
-    const next = (row ? Number(row.value) : 0) + 1;
-    this.db
-      .prepare(
-        "INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      )
-      .run(String(next));
-    return next;
+  /**
+   * The next delivery sequence number; survives restarts and never goes back. `atLeast`: numbers
+   * below it were handed out while the database could not be written (held in memory).
+   */
+  private nextSeq(atLeast = 0): number {
+    return Math.max(this.lastSeq() + 1, atLeast);
   }
 
   /**
@@ -103,26 +97,14 @@ export class CountStore {
   commitInterval(
     counts: IntervalCounts,
     render: (seq: number) => { topic: string; payload: string; messageId: string },
+    atLeastSeq = 0,
   ): OutboxEntry {
     const tx = this.db.transaction(() => {
-      const seq = this.nextSeq();
-      this.db
-        .prepare(
-          "INSERT INTO intervals (seq, device_id, start_ms, end_ms, partial, body) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .run(
-          seq,
-          counts.deviceId,
-          counts.startMs,
-          counts.endMs,
-          counts.partial ? 1 : 0,
-          JSON.stringify(counts),
-        );
+      const seq = this.nextSeq(atLeastSeq);
       const m = render(seq);
-      this.db
-        .prepare("INSERT INTO outbox (seq, message_id, topic, payload, created_ms) VALUES (?, ?, ?, ?, ?)")
-        .run(seq, m.messageId, m.topic, m.payload, Date.now());
-      return { seq, messageId: m.messageId, topic: m.topic, payload: m.payload };
+      const entry = { seq, messageId: m.messageId, topic: m.topic, payload: m.payload };
+      this.insert(counts, entry, true);
+      return entry;
     });
     try {
       return tx();
@@ -131,6 +113,82 @@ export class CountStore {
         `cannot write interval ${new Date(counts.startMs).toISOString()} to ${this.path}: ${(err as Error).message}`,
       );
     }
+  }
+
+  private insert(counts: IntervalCounts, e: OutboxEntry, queue: boolean): void {
+    this.db
+      .prepare(
+        "INSERT INTO intervals (seq, device_id, start_ms, end_ms, partial, body) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        e.seq,
+        counts.deviceId,
+        counts.startMs,
+        counts.endMs,
+        counts.partial ? 1 : 0,
+        JSON.stringify(counts),
+      );
+    if (queue)
+      this.db
+        .prepare("INSERT INTO outbox (seq, message_id, topic, payload, created_ms) VALUES (?, ?, ?, ?, ?)")
+        .run(e.seq, e.messageId, e.topic, e.payload, Date.now());
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+      )
+      .run(String(e.seq));
+    // a saved open interval that this one closes is no longer open: the same transaction drops it,
+    // so a crash can never deliver its counts a second time
+    this.db
+      .prepare("DELETE FROM meta WHERE key = 'open_interval' AND json_extract(value, '$.startMs') <= ?")
+      .run(counts.startMs);
+  }
+
+  /**
+   * Intervals that were held in memory while the database could not be written, with the sequence
+   * numbers they already carry, into the history (and, if not yet delivered, the outbox): one
+   * transaction, all or nothing.
+   */
+  commitRecovered(
+    items: readonly {
+      readonly counts: IntervalCounts;
+      readonly entry: OutboxEntry;
+      readonly pending: boolean;
+    }[],
+  ): void {
+    const tx = this.db.transaction(() => {
+      for (const it of items) this.insert(it.counts, it.entry, it.pending);
+    });
+    try {
+      tx();
+    } catch (err) {
+      throw new StoreError(
+        `cannot write ${items.length} held intervals to ${this.path}: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** The interval in progress, saved now and then, so that a crash loses at most what came since. */
+  saveOpenInterval(counts: IntervalCounts): void {
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('open_interval', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(JSON.stringify(counts));
+  }
+
+  /** The interval that was in progress when the process last died (or undefined), removed. */
+  takeOpenInterval(): IntervalCounts | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'open_interval'").get() as
+      | { value: string }
+      | undefined;
+    if (!row) return undefined;
+    this.clearOpenInterval();
+    return JSON.parse(row.value) as IntervalCounts;
+  }
+
+  clearOpenInterval(): void {
+    this.db.prepare("DELETE FROM meta WHERE key = 'open_interval'").run();
   }
 
   /** Oldest first. */
