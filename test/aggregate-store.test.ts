@@ -178,7 +178,7 @@ describe("SQLite store", () => {
   it("migrates a new database, commits history and outbox together, delivers in order", () => {
     const path = file();
     const store = new CountStore(path);
-    expect(store.schemaVersion).toBe(1);
+    expect(store.schemaVersion).toBe(2);
     for (let i = 0; i < 5; i++)
       store.commitInterval(interval(T0 + i * 60_000, i), render(interval(T0 + i * 60_000)));
     expect(store.outboxDepth()).toBe(5);

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { RuntimeView } from "../app/runtime.ts";
 import { redactConfig } from "../config/load.ts";
 import { Redactor } from "../domain/redact.ts";
-import type { IntervalCounts } from "../domain/types.ts";
+import { registerHistoryRoute } from "./history.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
@@ -11,56 +11,6 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header?.replace(/^Bearer\s+/i, "") ?? "");
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
-}
-
-const csvCell = (v: unknown) => {
-  const s = v === null || v === undefined ? "" : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
-/** Long format: one row per interval and line x direction x mode, or zone x mode. */
-export function countsCsv(intervals: readonly IntervalCounts[]): string {
-  const rows = [
-    "interval_start,interval_end,partial,coverage_sec,kind,name,from,to,mode,count,entries,exits,occupancy_mean,occupancy_max,staying,passing,dwell_p50_sec,dwell_p90_sec",
-  ];
-  for (const iv of intervals) {
-    const head = [
-      new Date(iv.startMs).toISOString(),
-      new Date(iv.endMs).toISOString(),
-      iv.partial,
-      iv.quality.coverageSec,
-    ];
-    for (const l of iv.lines)
-      rows.push(
-        [...head, "line", l.line, l.from, l.to, l.mode, l.count, "", "", "", "", "", "", "", ""]
-          .map(csvCell)
-          .join(","),
-      );
-    for (const z of iv.zones) {
-      rows.push(
-        [
-          ...head,
-          "zone",
-          z.zone,
-          "",
-          "",
-          z.mode,
-          "",
-          z.entries,
-          z.exits,
-          z.occupancyMean,
-          z.occupancyMax,
-          z.staying,
-          z.passing,
-          z.dwellP50Sec,
-          z.dwellP90Sec,
-        ]
-          .map(csvCell)
-          .join(","),
-      );
-    }
-  }
-  return `${rows.join("\n")}\n`;
 }
 
 /**
@@ -122,58 +72,11 @@ export function buildApi(view: RuntimeView): FastifyInstance {
       .send(await view.metrics.registry.metrics());
   });
 
-  app.get<{ Querystring: { from?: string; to?: string; line?: string; zone?: string; format?: string } }>(
-    "/api/counts",
-    async (req, reply) => {
-      const q = req.query;
-      const parseTime = (v: string | undefined, name: string): number | undefined => {
-        if (v === undefined) return undefined;
-        const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-        if (Number.isNaN(ms))
-          throw Object.assign(
-            new Error(`${name}: expected an ISO 8601 time or epoch milliseconds, got ${v}`),
-            { statusCode: 400 },
-          );
-        return ms;
-      };
-      const format = q.format ?? "json";
-      if (format !== "json" && format !== "csv")
-        return reply.code(400).send({ error: `format: expected json or csv, got ${format}` });
-      const db = view.output.database;
-      if (!db)
-        return reply
-          .code(503)
-          .send({ error: "the database is not available", detail: view.output.storageError });
-      const fromMs = parseTime(q.from, "from");
-      const toMs = parseTime(q.to, "to");
-      const intervals = db
-        .history({ ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) })
-        .map((iv) => ({
-          ...iv,
-          lines:
-            q.zone !== undefined && q.line === undefined
-              ? []
-              : iv.lines.filter((l) => q.line === undefined || l.line === q.line),
-          zones:
-            q.line !== undefined && q.zone === undefined
-              ? []
-              : iv.zones.filter((z) => q.zone === undefined || z.zone === q.zone),
-        }));
-      if (format === "csv")
-        return reply.header("content-type", "text/csv; charset=utf-8").send(countsCsv(intervals));
-      return {
-        deviceId: config.device.id,
-        intervals: intervals.map((iv) => ({
-          intervalStart: new Date(iv.startMs).toISOString(),
-          intervalEnd: new Date(iv.endMs).toISOString(),
-          partial: iv.partial,
-          quality: iv.quality,
-          lines: iv.lines,
-          zones: iv.zones,
-        })),
-      };
-    },
-  );
+  registerHistoryRoute(app, {
+    deviceId: config.device.id,
+    database: () => view.output.database,
+    databaseError: () => view.output.storageError,
+  });
 
   app.get("/api/status", async () => view.output.statusMessage(true));
   app.get("/api/config", async () => redactConfig(config));

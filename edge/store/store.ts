@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import type { IntervalCounts } from "../domain/types.ts";
+import type { IntervalCounts, LineCount } from "../domain/types.ts";
 
 export class StoreError extends Error {
   override readonly name = "StoreError";
@@ -39,7 +39,87 @@ const MIGRATIONS: readonly string[] = [
      created_ms INTEGER NOT NULL
    );
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // 2: the non-zero counts as rows, for aggregated history queries that SQLite answers by itself
+  `ALTER TABLE intervals ADD COLUMN coverage_sec REAL NOT NULL DEFAULT 0;
+   UPDATE intervals SET coverage_sec = COALESCE(json_extract(body, '$.quality.coverageSec'), 0);
+   CREATE TABLE line_counts (
+     seq INTEGER NOT NULL,
+     start_ms INTEGER NOT NULL,
+     line TEXT NOT NULL,
+     dir_from TEXT NOT NULL,
+     dir_to TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     PRIMARY KEY (seq, line, dir_from, dir_to, mode)
+   );
+   CREATE INDEX line_counts_start ON line_counts (start_ms);
+   CREATE TABLE zone_counts (
+     seq INTEGER NOT NULL,
+     start_ms INTEGER NOT NULL,
+     zone TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     entries INTEGER NOT NULL,
+     exits INTEGER NOT NULL,
+     occupancy_mean REAL NOT NULL,
+     occupancy_max INTEGER NOT NULL,
+     staying INTEGER NOT NULL,
+     passing INTEGER NOT NULL,
+     coverage_sec REAL NOT NULL,
+     PRIMARY KEY (seq, zone, mode)
+   );
+   CREATE INDEX zone_counts_start ON zone_counts (start_ms);
+   INSERT INTO line_counts
+     SELECT i.seq, i.start_ms, json_extract(l.value, '$.line'), json_extract(l.value, '$.from'),
+            json_extract(l.value, '$.to'), json_extract(l.value, '$.mode'), json_extract(l.value, '$.count')
+     FROM intervals i, json_each(i.body, '$.lines') l WHERE json_extract(l.value, '$.count') > 0;
+   INSERT INTO zone_counts
+     SELECT i.seq, i.start_ms, json_extract(z.value, '$.zone'), json_extract(z.value, '$.mode'),
+            json_extract(z.value, '$.entries'), json_extract(z.value, '$.exits'),
+            json_extract(z.value, '$.occupancyMean'), json_extract(z.value, '$.occupancyMax'),
+            json_extract(z.value, '$.staying'), json_extract(z.value, '$.passing'), i.coverage_sec
+     FROM intervals i, json_each(i.body, '$.zones') z
+     WHERE json_extract(z.value, '$.entries') > 0 OR json_extract(z.value, '$.exits') > 0
+        OR json_extract(z.value, '$.occupancyMax') > 0;`,
 ];
+
+/** Where a page of history ends: the next page starts after this interval. */
+export interface HistoryCursor {
+  readonly startMs: number;
+  readonly seq: number;
+}
+
+/** Zone counts summed over a bucket. */
+export interface ZoneBucketCount {
+  readonly zone: string;
+  readonly mode: string;
+  readonly entries: number;
+  readonly exits: number;
+  /** Mean occupancy weighted by each interval's coverage. */
+  readonly occupancyMean: number;
+  readonly occupancyMax: number;
+  readonly staying: number;
+  readonly passing: number;
+}
+
+/** One bucket of an aggregated history query (rows with zero counts are left out). */
+export interface HistoryBucket {
+  readonly startMs: number;
+  readonly endMs: number;
+  /** Stored intervals that started in the bucket. */
+  readonly intervals: number;
+  readonly coverageSec: number;
+  /** Some interval in the bucket was partial. */
+  readonly partial: boolean;
+  readonly lines: LineCount[];
+  readonly zones: ZoneBucketCount[];
+}
+
+export interface HistoryFilter {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly line?: string | undefined;
+  readonly zone?: string | undefined;
+}
 
 /**
  * SQLite (WAL) storage: the interval history and the outbox, written in one transaction before
@@ -118,7 +198,7 @@ export class CountStore {
   private insert(counts: IntervalCounts, e: OutboxEntry, queue: boolean): void {
     this.db
       .prepare(
-        "INSERT INTO intervals (seq, device_id, start_ms, end_ms, partial, body) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO intervals (seq, device_id, start_ms, end_ms, partial, body, coverage_sec) VALUES (?, ?, ?, ?, ?, ?, ?)",
       )
       .run(
         e.seq,
@@ -127,7 +207,31 @@ export class CountStore {
         counts.endMs,
         counts.partial ? 1 : 0,
         JSON.stringify(counts),
+        counts.quality.coverageSec,
       );
+    const line = this.db.prepare(
+      "INSERT INTO line_counts (seq, start_ms, line, dir_from, dir_to, mode, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const l of counts.lines)
+      if (l.count > 0) line.run(e.seq, counts.startMs, l.line, l.from, l.to, l.mode, l.count);
+    const zone = this.db.prepare(
+      "INSERT INTO zone_counts (seq, start_ms, zone, mode, entries, exits, occupancy_mean, occupancy_max, staying, passing, coverage_sec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const z of counts.zones)
+      if (z.entries > 0 || z.exits > 0 || z.occupancyMax > 0)
+        zone.run(
+          e.seq,
+          counts.startMs,
+          z.zone,
+          z.mode,
+          z.entries,
+          z.exits,
+          z.occupancyMean,
+          z.occupancyMax,
+          z.staying,
+          z.passing,
+          counts.quality.coverageSec,
+        );
     if (queue)
       this.db
         .prepare("INSERT INTO outbox (seq, message_id, topic, payload, created_ms) VALUES (?, ?, ?, ?, ?)")
@@ -229,10 +333,145 @@ export class CountStore {
     return rows.map((r) => JSON.parse(r.body) as IntervalCounts);
   }
 
+  /**
+   * One page of stored intervals in [fromMs, toMs), oldest first, after `after`; at most `limit`.
+   * Reading and parsing is bounded by `limit`: the caller pages on with the returned cursor.
+   */
+  historyPage(f: HistoryFilter & { readonly after?: HistoryCursor | undefined; readonly limit: number }): {
+    intervals: IntervalCounts[];
+    next: HistoryCursor | undefined;
+  } {
+    const after = f.after ?? { startMs: f.fromMs - 1, seq: Number.MAX_SAFE_INTEGER };
+    const rows = this.db
+      .prepare(
+        `SELECT seq, start_ms, body FROM intervals
+         WHERE start_ms >= ? AND start_ms < ? AND (start_ms > ? OR (start_ms = ? AND seq > ?))
+         ORDER BY start_ms, seq LIMIT ?`,
+      )
+      .all(f.fromMs, f.toMs, after.startMs, after.startMs, after.seq, f.limit + 1) as {
+      seq: number;
+      start_ms: number;
+      body: string;
+    }[];
+    const more = rows.length > f.limit;
+    const page = more ? rows.slice(0, f.limit) : rows;
+    const last = page.at(-1);
+    return {
+      intervals: page.map((r) => JSON.parse(r.body) as IntervalCounts),
+      next: more && last ? { startMs: last.start_ms, seq: last.seq } : undefined,
+    };
+  }
+
+  /** The last interval of the page `historyPage(f)` would return, if more follow it; else undefined. */
+  pageEnd(
+    f: HistoryFilter & { readonly after?: HistoryCursor | undefined; readonly limit: number },
+  ): HistoryCursor | undefined {
+    const after = f.after ?? { startMs: f.fromMs - 1, seq: Number.MAX_SAFE_INTEGER };
+    const rows = this.db
+      .prepare(
+        `SELECT seq, start_ms FROM intervals
+         WHERE start_ms >= ? AND start_ms < ? AND (start_ms > ? OR (start_ms = ? AND seq > ?))
+         ORDER BY start_ms, seq LIMIT 2 OFFSET ?`,
+      )
+      .all(f.fromMs, f.toMs, after.startMs, after.startMs, after.seq, f.limit - 1) as {
+      seq: number;
+      start_ms: number;
+    }[];
+    return rows.length === 2 ? { startMs: rows[0]!.start_ms, seq: rows[0]!.seq } : undefined;
+  }
+
+  /**
+   * Counts summed into buckets of `bucketMs` (aligned to the epoch, so days are UTC days) over
+   * [fromMs, toMs). SQLite sums the non-zero rows; nothing is parsed in JavaScript.
+   */
+  aggregate(f: HistoryFilter & { readonly bucketMs: number }): HistoryBucket[] {
+    const b = Math.round(f.bucketMs);
+    const buckets = new Map<number, HistoryBucket>();
+    const ivs = this.db
+      .prepare(
+        `SELECT start_ms - (start_ms % ?) AS bucket, COUNT(*) AS n, SUM(coverage_sec) AS coverage, MAX(partial) AS partial
+         FROM intervals WHERE start_ms >= ? AND start_ms < ? GROUP BY bucket ORDER BY bucket`,
+      )
+      .all(b, f.fromMs, f.toMs) as { bucket: number; n: number; coverage: number; partial: number }[];
+    for (const r of ivs)
+      buckets.set(r.bucket, {
+        startMs: r.bucket,
+        endMs: r.bucket + b,
+        intervals: r.n,
+        coverageSec: Math.round(r.coverage * 1000) / 1000,
+        partial: r.partial > 0,
+        lines: [],
+        zones: [],
+      });
+    if (f.zone === undefined || f.line !== undefined) {
+      const lines = this.db
+        .prepare(
+          `SELECT start_ms - (start_ms % ?) AS bucket, line, dir_from, dir_to, mode, SUM(count) AS count
+           FROM line_counts WHERE start_ms >= ? AND start_ms < ? AND (? IS NULL OR line = ?)
+           GROUP BY bucket, line, dir_from, dir_to, mode ORDER BY bucket, line, dir_from, mode`,
+        )
+        .all(b, f.fromMs, f.toMs, f.line ?? null, f.line ?? null) as {
+        bucket: number;
+        line: string;
+        dir_from: string;
+        dir_to: string;
+        mode: string;
+        count: number;
+      }[];
+      for (const r of lines)
+        buckets
+          .get(r.bucket)
+          ?.lines.push({ line: r.line, from: r.dir_from, to: r.dir_to, mode: r.mode, count: r.count });
+    }
+    if (f.line === undefined || f.zone !== undefined) {
+      const zones = this.db
+        .prepare(
+          `SELECT start_ms - (start_ms % ?) AS bucket, zone, mode, SUM(entries) AS entries, SUM(exits) AS exits,
+                  SUM(occupancy_mean * coverage_sec) AS occ_time, MAX(occupancy_max) AS occ_max,
+                  SUM(staying) AS staying, SUM(passing) AS passing
+           FROM zone_counts WHERE start_ms >= ? AND start_ms < ? AND (? IS NULL OR zone = ?)
+           GROUP BY bucket, zone, mode ORDER BY bucket, zone, mode`,
+        )
+        .all(b, f.fromMs, f.toMs, f.zone ?? null, f.zone ?? null) as {
+        bucket: number;
+        zone: string;
+        mode: string;
+        entries: number;
+        exits: number;
+        occ_time: number;
+        occ_max: number;
+        staying: number;
+        passing: number;
+      }[];
+      for (const r of zones) {
+        const bucket = buckets.get(r.bucket);
+        if (!bucket) continue;
+        bucket.zones.push({
+          zone: r.zone,
+          mode: r.mode,
+          entries: r.entries,
+          exits: r.exits,
+          occupancyMean:
+            bucket.coverageSec > 0 ? Math.round((r.occ_time / bucket.coverageSec) * 1000) / 1000 : 0,
+          occupancyMax: r.occ_max,
+          staying: r.staying,
+          passing: r.passing,
+        });
+      }
+    }
+    return [...buckets.values()];
+  }
+
   /** Drops history older than the retention; undelivered outbox entries are kept regardless. */
   prune(retentionDays: number, nowMs = Date.now()): number {
-    return this.db.prepare("DELETE FROM intervals WHERE end_ms < ?").run(nowMs - retentionDays * 86_400_000)
-      .changes;
+    const cutoff = nowMs - retentionDays * 86_400_000;
+    return this.db.transaction(() => {
+      for (const table of ["line_counts", "zone_counts"])
+        this.db
+          .prepare(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM intervals WHERE end_ms < ?)`)
+          .run(cutoff);
+      return this.db.prepare("DELETE FROM intervals WHERE end_ms < ?").run(cutoff).changes;
+    })();
   }
 
   close(): void {
