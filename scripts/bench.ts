@@ -451,11 +451,144 @@ async function benchCapture(): Promise<void> {
   }
 }
 
+/**
+ * Counting while a dashboard reads a 30-day history (43,200 intervals at 60 s): the same replay
+ * without and with four clients polling /api/counts (hourly buckets, a raw page, a CSV page) in a loop.
+ */
+async function benchHistory(): Promise<void> {
+  const { mkdtempSync, copyFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { monitorEventLoopDelay } = await import("node:perf_hooks");
+  const { startCounter } = await import("../edge/app/run.ts");
+  const { createLogger } = await import("../edge/app/logger.ts");
+  const { CountStore } = await import("../edge/store/store.ts");
+  const dir = mkdtempSync(join(tmpdir(), "bench-hist-"));
+  const seconds = Number(args.seconds);
+  const threads = Number(args.threads) || 1;
+  const period = 60_000;
+  const days = 30;
+  const n = (days * 86_400_000) / period;
+  const end = Math.floor(Date.now() / period) * period - 2 * period;
+  const seed = join(dir, "seed.db");
+  const store = new CountStore(seed);
+  const modes = ["pedestrian", "cyclist", "car", "bus", "truck"];
+  const rand = seededRandom(7);
+  // built in chunks: 43,200 interval objects at once would inflate the RSS being measured
+  for (let i0 = 0; i0 < n; i0 += 5000) store.commitRecovered(seedIntervals(i0, Math.min(n, i0 + 5000)));
+  store.close();
+  function seedIntervals(a: number, b: number) {
+    return Array.from({ length: b - a }, (_, k) => {
+      const i = a + k;
+      const startMs = end - (n - i) * period;
+      return {
+        counts: {
+          deviceId: "bench-hist",
+          startMs,
+          endMs: startMs + period,
+          partial: false,
+          quality: {
+            coverageSec: 60,
+            framesProcessed: 600,
+            meanFps: 10,
+            framesDropped: 0,
+            framesCorrupt: 0,
+            cameraStateChanges: 0,
+            cameraDownSec: 0,
+          },
+          lines: ["a", "b"].flatMap((line) =>
+            modes.flatMap((mode) => [
+              { line, from: "A", to: "B", mode, count: Math.floor(rand() * 4) },
+              { line, from: "B", to: "A", mode, count: Math.floor(rand() * 4) },
+            ]),
+          ),
+          zones: modes.map((mode) => ({
+            zone: "square",
+            mode,
+            entries: 1,
+            exits: 1,
+            occupancyMean: rand() * 3,
+            occupancyMax: 3,
+            staying: 0,
+            passing: 1,
+            dwellP50Sec: 12,
+            dwellP90Sec: 30,
+          })),
+        },
+        entry: { seq: i + 1, messageId: `h${i}`, topic: "t", payload: "{}" },
+        pending: false,
+      };
+    });
+  }
+  console.log(
+    `\n## history: counting (720p replay, ${seconds} s of video, ${threads} thread(s)) while 4 clients poll a ${days}-day history (${n} intervals)`,
+  );
+  const clip = petsClipH264(join(dir, "pets-720p.mp4"), 1280, 720, ["-t", String((seconds * 10) / 7)]);
+  const from = end - days * 86_400_000;
+  const queries = [
+    `/api/counts?from=${from}&resolution=1h`,
+    `/api/counts?from=${from}&limit=1000`,
+    `/api/counts?from=${from}&limit=1000&format=csv`,
+  ];
+  const only = process.env.HIST_Q;
+  if (only !== undefined) queries.splice(0, queries.length, queries[Number(only)]!);
+  for (const polling of [false, true, false, true]) {
+    const db = join(dir, `run-${Date.now()}.db`);
+    copyFileSync(seed, db);
+    const config = benchConfig("bench-hist", { source: clip, mode: "replay", replayFps: 7 }, threads, db, {
+      api: { enabled: true, host: "127.0.0.1", port: 0 },
+    });
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    let lastFrameAt = 0;
+    const handle = await startCounter(config, {
+      log: createLogger("warn"),
+      version: "bench",
+      onFrame: () => {
+        lastFrameAt = performance.now();
+      },
+    });
+    const port = (handle.api!.server.address() as { port: number }).port;
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+    const latencies: number[] = [];
+    let bytes = 0;
+    let running = true;
+    const clients = polling
+      ? Array.from({ length: 4 }, async (_, c) => {
+          for (let k = 0; running && k < 10_000; k++) {
+            const t = performance.now();
+            try {
+              const r = await fetch(`http://127.0.0.1:${port}${queries[(c + k) % queries.length]}`);
+              bytes += (await r.arrayBuffer()).byteLength;
+            } catch {
+              break; // the replay ended and the API closed under the request
+            }
+            latencies.push(performance.now() - t);
+          }
+        })
+      : [];
+    loop.enable();
+    const t0 = performance.now();
+    await handle.done.catch(() => {});
+    const wall = (lastFrameAt - t0) / 1000;
+    loop.disable();
+    running = false;
+    await Promise.allSettled(clients);
+    clearInterval(sampler);
+    const frames = (await handle.runtime.metrics.framesProcessed.get()).values[0]?.value ?? 0;
+    const lat = latencies.length > 0 ? stats(latencies) : undefined;
+    console.log(
+      `${polling ? "4 clients polling" : "no polling       "}: ${(frames / wall).toFixed(1)} fps processed, peak RSS ${(peakRss / 1048576).toFixed(0)} MB, event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms${lat ? `, ${latencies.length} requests (${(bytes / 1048576).toFixed(0)} MB), latency median ${lat.median.toFixed(0)} ms p90 ${lat.p90.toFixed(0)} ms` : ""}`,
+    );
+  }
+}
+
 const sections: Record<string, () => Promise<void>> = {
   detect: benchDetect,
   track: benchTrack,
   capture: benchCapture,
   pipeline: benchPipeline,
+  history: benchHistory,
 };
 if (args.minutes) sections.soak = benchSoak;
 console.log(

@@ -10,7 +10,7 @@ import {
   ngsiLdEntities,
   StatusMessageSchema,
 } from "../edge/publish/messages.ts";
-import { countsRenderer, offlineStatus, topicFor } from "../edge/publish/topics.ts";
+import { countsRenderer, lastWillStatus, topicFor } from "../edge/publish/topics.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
 import { deviceConfig } from "./helpers/device-config.ts";
 
@@ -62,7 +62,7 @@ describe("MQTT payloads", () => {
   });
 
   it("the offline status (last will) matches the status schema", () => {
-    expect([...Value.Errors(StatusMessageSchema, offlineStatus("square-1", "1.0.0"))]).toEqual([]);
+    expect([...Value.Errors(StatusMessageSchema, lastWillStatus("square-1", "1.0.0"))]).toEqual([]);
   });
 
   it("NGSI-LD: CrowdFlowObserved for pedestrians and cyclists, TrafficFlowObserved for vehicles, stable ids", () => {
@@ -104,7 +104,7 @@ describe("MQTT payloads", () => {
       deviceName: "Square",
     });
     const status = runInNewContext(`${decoderSource}\ndecode(payload, {})`, {
-      payload: offlineStatus("square-1", "1"),
+      payload: lastWillStatus("square-1", "1"),
     });
     expect(status).toMatchObject({ type: "status", online: false });
   });

@@ -60,12 +60,47 @@ describeWithAssets("the counter run process", [modelPath("yolox_nano.onnx"), cli
       5000,
       "offline status",
     );
+    const statuses = sub.messages
+      .filter((m) => m.topic === "city/proc-1/status")
+      .map((m) => JSON.parse(m.payload) as StatusMessage);
+    // frames / elapsed time: never more than the 5 fps the camera is read at
+    const rates = statuses.filter((s) => s.online).map((s) => s.processedFps);
+    expect(rates.some((r) => r > 0)).toBe(true);
+    expect(Math.max(...rates)).toBeLessThanOrEqual(5.3);
+    const offline = statuses.find((s) => !s.online)!;
+    expect(offline.camera).toEqual({ state: "unknown", since: null, lastError: null });
+    expect(offline.processedFps).toBe(0);
+    expect(offline.ts).not.toBeNull();
+    expect(offline.lastWill).toBeUndefined();
     const all = countsOf();
     expect(all.at(-1)!.partial).toBe(true);
     expect(all.map((c) => c.seq)).toEqual(all.map((_, i) => i + 1));
     expect(all.slice(1, -1).every((c) => c.quality.coverageSec > 1.5)).toBe(true);
     expect(p.stderr()).toContain('"stage":"detect"');
     expect(p.stderr()).toContain("model loaded");
+  });
+
+  it("SIGKILL: the broker's last will says offline, that it is a last will, and claims no time", async () => {
+    const broker = await startAedes();
+    cleanups.push(broker.close);
+    const sub = await subscriber(broker.url, "city/#");
+    cleanups.push(() => sub.client.endAsync());
+    const { raw, dir } = deviceConfig("proc-will", broker.url, { api: { enabled: false } });
+    const p = counter(["simulate", "--config", writeConfig(raw, dir)]);
+    cleanups.push(() => {
+      p.child.kill("SIGKILL");
+    });
+    const statuses = () =>
+      sub.messages
+        .filter((m) => m.topic === "city/proc-will/status")
+        .map((m) => JSON.parse(m.payload) as StatusMessage);
+    await waitFor(() => statuses().some((s) => s.online), 30_000, "online status");
+    p.child.kill("SIGKILL");
+    await waitFor(() => statuses().some((s) => !s.online), 30_000, "the last will");
+    const will = statuses().find((s) => !s.online)!;
+    expect(will.lastWill).toBe(true);
+    expect(will.ts).toBeNull();
+    expect(will.camera.state).toBe("unknown");
   });
 
   it.each([

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { IntervalCounts } from "../domain/types.ts";
@@ -18,9 +18,9 @@ export const MAX_LIMIT = 10_000;
 /** Aggregated queries cover at most this span (a year and a bit). */
 export const MAX_AGGREGATE_SPAN_MS = 400 * 86_400_000;
 /** Rows read, parsed and written per turn of the event loop. */
-const CHUNK_ROWS = 200;
+const CHUNK_ROWS = 100;
 /** Aggregation is done in slices of this span, the event loop free between them. */
-const AGGREGATE_SLICE_MS = 7 * 86_400_000;
+const AGGREGATE_SLICE_MS = 86_400_000;
 
 export const CountsQuerySchema = Type.Object({
   from: Type.Optional(Type.String({ description: "ISO 8601 time or epoch ms (default: 24 h before `to`)" })),
@@ -155,22 +155,72 @@ const bucketJson = (b: HistoryBucket) => ({
   zones: b.zones,
 });
 
-/** Raw intervals of one page, a chunk at a time. */
+/**
+ * History work runs in slices through one gate shared by all requests: after a slice that took d
+ * ms, the next slice (of any request) waits until d * (1 / share - 1) ms have passed. So however
+ * many dashboards poll, history reading takes at most `share` of the Node thread, and the frame
+ * loop, MQTT and the interval timer keep the rest. Slow requests, unchanged counting.
+ */
+export class WorkGate {
+  private freeAtMs = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(readonly share: number) {}
+
+  run<T>(work: () => T): Promise<T> {
+    const turn = this.queue.then(async () => {
+      const wait = this.freeAtMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      else await yieldToLoop();
+      const t0 = performance.now();
+      try {
+        return work();
+      } finally {
+        const took = performance.now() - t0;
+        this.freeAtMs = performance.now() + took * (1 / this.share - 1);
+      }
+    });
+    this.queue = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+}
+
+/** Share of the Node thread that history queries may take, all requests together. */
+export const HISTORY_CPU_SHARE = 0.1;
+
+/** Raw intervals of one page, rendered a chunk at a time through the gate. */
 async function* pageChunks(
+  gate: WorkGate,
   store: CountStore,
   f: HistoryFilter,
   after: HistoryCursor | undefined,
   limit: number,
-): AsyncGenerator<IntervalCounts[]> {
+  render: (iv: IntervalCounts, first: boolean) => string,
+): AsyncGenerator<string> {
   let cursor = after;
   let left = limit;
+  let first = true;
   while (left > 0) {
-    const { intervals, next } = store.historyPage({ ...f, after: cursor, limit: Math.min(CHUNK_ROWS, left) });
-    if (intervals.length > 0) yield intervals.map((iv) => filtered(iv, f.line, f.zone));
-    left -= intervals.length;
-    if (!next) return;
-    cursor = next;
-    await yieldToLoop();
+    const chunk = await gate.run(() => {
+      const { intervals, next } = store.historyPage({
+        ...f,
+        after: cursor,
+        limit: Math.min(CHUNK_ROWS, left),
+      });
+      let text = "";
+      for (const iv of intervals) {
+        text += render(filtered(iv, f.line, f.zone), first);
+        first = false;
+      }
+      return { text, n: intervals.length, next };
+    });
+    if (chunk.text) yield chunk.text;
+    left -= chunk.n;
+    if (!chunk.next) return;
+    cursor = chunk.next;
   }
 }
 
@@ -181,7 +231,11 @@ export interface HistorySource {
   databaseError(): string | null;
 }
 
-export function registerHistoryRoute(app: FastifyInstance, source: HistorySource): void {
+export function registerHistoryRoute(
+  app: FastifyInstance,
+  source: HistorySource,
+  gate = new WorkGate(HISTORY_CPU_SHARE),
+): void {
   app.get<{ Querystring: CountsQuery }>(
     "/api/counts",
     { schema: { querystring: CountsQuerySchema } },
@@ -212,10 +266,11 @@ export function registerHistoryRoute(app: FastifyInstance, source: HistorySource
         // slice boundaries are multiples of the bucket size: no bucket is split between two slices
         const sliceMs = Math.max(1, Math.floor(AGGREGATE_SLICE_MS / bucketMs)) * bucketMs;
         for (let sliceStart = fromMs; sliceStart < toMs; ) {
+          if (req.raw.socket?.destroyed) return reply; // the client went away: stop working for it
           const sliceEnd = Math.min(toMs, (Math.floor(sliceStart / sliceMs) + 1) * sliceMs);
-          buckets.push(...store.aggregate({ ...filter, fromMs: sliceStart, toMs: sliceEnd, bucketMs }));
+          const slice = { ...filter, fromMs: sliceStart, toMs: sliceEnd, bucketMs };
+          buckets.push(...(await gate.run(() => store.aggregate(slice))));
           sliceStart = sliceEnd;
-          await yieldToLoop();
         }
         if (format === "csv")
           return reply
@@ -234,7 +289,6 @@ export function registerHistoryRoute(app: FastifyInstance, source: HistorySource
       // where the page ends is known before it is read: the next page's cursor goes first
       const end = store.pageEnd({ ...filter, after: cursor, limit });
       const next = end ? `${end.startMs}.${end.seq}` : null;
-      const chunks = pageChunks(store, filter, cursor, limit);
       if (next) {
         const params = new URLSearchParams(req.query as Record<string, string>);
         params.set("cursor", next);
@@ -248,7 +302,7 @@ export function registerHistoryRoute(app: FastifyInstance, source: HistorySource
           Readable.from(
             (async function* () {
               yield INTERVAL_CSV_HEADER;
-              for await (const chunk of chunks) yield chunk.map(intervalCsvRows).join("");
+              yield* pageChunks(gate, store, filter, cursor, limit, intervalCsvRows);
             })(),
           ),
         );
@@ -259,12 +313,9 @@ export function registerHistoryRoute(app: FastifyInstance, source: HistorySource
         Readable.from(
           (async function* () {
             yield `{"deviceId":${JSON.stringify(deviceId)},"resolution":"interval","next":${JSON.stringify(next)},"intervals":[`;
-            let first = true;
-            for await (const chunk of chunks) {
-              const text = chunk.map((iv) => JSON.stringify(intervalJson(iv))).join(",");
-              yield first ? text : `,${text}`;
-              first = false;
-            }
+            yield* pageChunks(gate, store, filter, cursor, limit, (iv, first) =>
+              first ? JSON.stringify(intervalJson(iv)) : `,${JSON.stringify(intervalJson(iv))}`,
+            );
             yield "]}";
           })(),
         ),

@@ -19,7 +19,8 @@ function tokenMatches(header: string | undefined, token: string): boolean {
  */
 export function buildApi(view: RuntimeView): FastifyInstance {
   const { config } = view;
-  const app = Fastify({ logger: false });
+  // on close, open connections are dropped: a slow history download must not hold up a shutdown
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   // the last guard on the way out: camera errors quote URLs, and nothing here may show a credential
   const redactor = Redactor.for(config);
   app.addHook("onSend", async (_req, _reply, payload) =>

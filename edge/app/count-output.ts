@@ -6,7 +6,7 @@ import type { IntervalCounts } from "../domain/types.ts";
 import { CountDelivery } from "../publish/delivery.ts";
 import { SCHEMA_VERSION, type StatusMessage } from "../publish/messages.ts";
 import { MqttPublisher } from "../publish/mqtt-publisher.ts";
-import { countsRenderer, offlineStatus, topicFor } from "../publish/topics.ts";
+import { countsRenderer, lastWillStatus, topicFor } from "../publish/topics.ts";
 import { SeqMark } from "../store/seq-mark.ts";
 import { CountStore, StoreError } from "../store/store.ts";
 
@@ -34,11 +34,11 @@ export class CountOutput {
   private delivery: CountDelivery | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
-  private live: LiveStatus = {
+  private live: () => LiveStatus = () => ({
     model: null,
     camera: { state: "unknown", since: null, lastError: null },
     processedFps: 0,
-  };
+  });
 
   constructor(
     readonly config: Config,
@@ -73,7 +73,7 @@ export class CountOutput {
         statusTopic,
         reconnectMinMs: c.mqtt.reconnectMinSec * 1000,
         reconnectMaxMs: c.mqtt.reconnectMaxSec * 1000,
-        willPayload: JSON.stringify(offlineStatus(c.device.id, this.version)),
+        willPayload: JSON.stringify(lastWillStatus(c.device.id, this.version)),
         onConnect: () => {
           this.log.info(`connected to ${c.mqtt.url}`);
           void this.publishStatus();
@@ -140,8 +140,14 @@ export class CountOutput {
     if (intervals.length > 0) void this.publishStatus();
   }
 
-  setLive(live: LiveStatus): void {
-    this.live = live;
+  /** What the status message reports of the rest of the process: a snapshot, or read each time. */
+  setLive(live: LiveStatus | (() => LiveStatus)): void {
+    this.live = typeof live === "function" ? live : () => live;
+  }
+
+  /** The camera or model changed: publish the status now rather than at the next tick. */
+  statusChanged(): void {
+    void this.publishStatus();
   }
 
   get database(): CountStore | undefined {
@@ -165,15 +171,17 @@ export class CountOutput {
   }
 
   statusMessage(online: boolean): StatusMessage {
+    const live = this.live();
     return {
       type: "status",
       schemaVersion: SCHEMA_VERSION,
       deviceId: this.config.device.id,
       online,
       version: this.version,
-      model: this.live.model,
-      camera: this.live.camera,
-      processedFps: this.live.processedFps,
+      model: live.model,
+      // once offline, nothing is observed: no camera state, no frame rate
+      camera: online ? live.camera : { state: "unknown", since: null, lastError: null },
+      processedFps: online ? live.processedFps : 0,
       outboxDepth: this.outboxDepth(),
       storageError: this.storageError,
       ts: new Date().toISOString(),

@@ -9,7 +9,8 @@ import { ImageDecodeError } from "../detect/preprocess.ts";
 import type { Crossing, Frame, Mode, ZoneEvent } from "../domain/types.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS } from "../track/byte-tracker.ts";
 import { DEFAULT_MODE_OPTIONS, ModeOfTravel } from "../track/mode-of-travel.ts";
-import { CountOutput } from "./count-output.ts";
+import { CountOutput, type LiveStatus } from "./count-output.ts";
+import { FrameRate } from "./frame-rate.ts";
 import type { Logger } from "./logger.ts";
 import { CounterMetrics } from "./metrics.ts";
 
@@ -48,8 +49,7 @@ export class CounterRuntime implements RuntimeView {
   private source: FrameSource | undefined;
   private replay = false;
   private readonly abort = new AbortController();
-  private fps = 0;
-  private lastFrameWallMs = 0;
+  private readonly frameRate = new FrameRate();
   private readonly crossingTotals = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private aggregator: IntervalAggregator | undefined;
@@ -75,7 +75,7 @@ export class CounterRuntime implements RuntimeView {
   }
 
   processedFps(): number {
-    return this.fps;
+    return this.frameRate.perSecond(Date.now());
   }
 
   totals(): ReadonlyMap<string, number> {
@@ -111,12 +111,14 @@ export class CounterRuntime implements RuntimeView {
     );
     const captureLog = log.child({ stage: "capture" });
     const onState = (s: SourceState) => {
-      captureLog.info({ state: s.state, lastError: s.lastError, restarts: s.restarts }, "camera state");
+      // a camera going down is what an operator must see; the way back up is news too, but calm
+      const level = s.state === "down" ? "warn" : "info";
+      captureLog[level]({ state: s.state, lastError: s.lastError, restarts: s.restarts }, "camera state");
       this.metrics.cameraUp.set(s.state === "up" ? 1 : 0);
       this.metrics.cameraRestarts.set(s.restarts);
       if (!this.replay)
         this.output.handle(this.aggregator?.cameraChanged(s.state === "up", Date.now()) ?? []);
-      this.updateLive();
+      this.output.statusChanged();
     };
     if (this.deps.source) {
       this.source = this.deps.source.source;
@@ -129,20 +131,21 @@ export class CounterRuntime implements RuntimeView {
       captureLog.info({ kind: opened.kind, replay: opened.replay }, "camera opened");
     }
     this.output.start();
-    this.updateLive();
+    this.output.setLive(() => this.liveStatus());
   }
 
-  private updateLive(): void {
+  /** Read whenever a status message is built, so that it is never stale. */
+  private liveStatus(): LiveStatus {
     const s = this.source?.state();
-    this.output.setLive({
+    return {
       model: this.modelLoaded(),
       camera: {
         state: s?.state === "up" ? "up" : s?.state === "down" ? "down" : "unknown",
         since: s ? new Date(s.sinceMs).toISOString() : null,
         lastError: s?.lastError ?? null,
       },
-      processedFps: Math.round(this.fps * 10) / 10,
-    });
+      processedFps: Math.round(this.processedFps() * 10) / 10,
+    };
   }
 
   /** Processes frames until the source ends (replay) or `stop()`; then closes the last interval. */
@@ -211,6 +214,7 @@ export class CounterRuntime implements RuntimeView {
           this.output.checkpoint(aggregator!.snapshot(now));
       }, 1000);
     }
+    this.frameRate.start(Date.now());
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         if (!aggregator) startAggregator(frame.tsMs);
@@ -279,15 +283,10 @@ export class CounterRuntime implements RuntimeView {
         this.metrics.framesProcessed.inc();
         this.metrics.activeTracks.set(update.tracks.length);
         const now = Date.now();
-        if (this.lastFrameWallMs > 0) {
-          const inst = 1000 / Math.max(1, now - this.lastFrameWallMs);
-          this.fps = this.fps === 0 ? inst : 0.9 * this.fps + 0.1 * inst;
-        }
-        this.lastFrameWallMs = now;
-        this.metrics.processedFps.set(this.fps);
+        this.frameRate.add(now);
+        this.metrics.processedFps.set(this.frameRate.perSecond(now));
         this.metrics.outboxDepth.set(this.output.outboxDepth());
         this.metrics.brokerConnected.set(this.output.brokerConnected ? 1 : 0);
-        if (frame.seq % 50 === 0) this.updateLive();
         this.deps.onFrame?.(frame, crossings);
       }
     } finally {

@@ -110,7 +110,16 @@ export const StatusMessageSchema = Type.Object(
     storageError: Type.Union([Type.String(), Type.Null()], {
       description: "null while the database works; counts are held in memory otherwise",
     }),
-    ts: Iso,
+    ts: Type.Union([Iso, Type.Null()], {
+      description:
+        "When the device sent this message; null in the last will, which the broker sends later, when the connection is lost",
+    }),
+    lastWill: Type.Optional(
+      Type.Literal(true, {
+        description:
+          "Present in the last will only: the broker published this because the connection was lost without a clean stop",
+      }),
+    ),
   },
   { additionalProperties: false, $id: "status.schema.json", title: "Edge counter status message" },
 );

@@ -51,7 +51,8 @@ export function countsRenderer(
   };
 }
 
-export function offlineStatus(deviceId: string, version: string): StatusMessage {
+/** The last will: stored by the broker at connect time and published when the connection is lost. */
+export function lastWillStatus(deviceId: string, version: string): StatusMessage {
   return {
     type: "status",
     schemaVersion: SCHEMA_VERSION,
@@ -63,6 +64,7 @@ export function offlineStatus(deviceId: string, version: string): StatusMessage 
     processedFps: 0,
     outboxDepth: 0,
     storageError: null,
-    ts: new Date().toISOString(),
+    ts: null,
+    lastWill: true,
   };
 }

@@ -52,6 +52,8 @@ const MIGRATIONS: readonly string[] = [
      count INTEGER NOT NULL,
      PRIMARY KEY (seq, line, dir_from, dir_to, mode)
    );
+   -- covers the per-bucket coverage query: the large body column is never read for it
+   CREATE INDEX intervals_coverage ON intervals (start_ms, coverage_sec, partial);
    CREATE INDEX line_counts_start ON line_counts (start_ms);
    CREATE TABLE zone_counts (
      seq INTEGER NOT NULL,
