@@ -92,8 +92,31 @@ describe("interval aggregation", () => {
     expect(out[0]!.quality.coverageSec).toBeCloseTo(30, 0);
   });
 
+  it("dwell percentiles are suppressed below privacy.minDwellVisitors (default 5)", () => {
+    const run = (visitors: number, minDwellVisitors?: number) => {
+      const agg = new IntervalAggregator(
+        { ...options, ...(minDwellVisitors !== undefined ? { minDwellVisitors } : {}) },
+        T0,
+      );
+      const exits: ZoneEvent[] = Array.from({ length: visitors }, (_, i) => ({
+        zone: "square",
+        kind: "exit",
+        mode: "pedestrian",
+        tsMs: T0 + 1000,
+        dwellSec: 10 + i,
+        staying: false,
+      }));
+      agg.addFrame(T0 + 1000, [], exits, none);
+      return agg.close(T0 + 2000)[0]!.zones.find((z) => z.mode === "pedestrian")!;
+    };
+    expect(run(4)).toMatchObject({ exits: 4, dwellP50Sec: null, dwellP90Sec: null });
+    expect(run(5).dwellP50Sec).not.toBeNull();
+    expect(run(5).dwellP90Sec).not.toBeNull();
+    expect(run(1, 1).dwellP50Sec).toBe(10);
+  });
+
   it("zones: entries, exits, staying vs passing, dwell p50/p90, time-weighted occupancy", () => {
-    const agg = new IntervalAggregator(options, T0);
+    const agg = new IntervalAggregator({ ...options, minDwellVisitors: 3 }, T0);
     const exit = (dwellSec: number, staying: boolean): ZoneEvent => ({
       zone: "square",
       kind: "exit",

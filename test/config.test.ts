@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, formatPath, loadConfigFile, parseConfig, redactConfig } from "../edge/config/load.ts";
+import {
+  ConfigError,
+  configWarnings,
+  formatPath,
+  loadConfigFile,
+  parseConfig,
+  redactConfig,
+} from "../edge/config/load.ts";
 import { withReference } from "../edge/config/reference.ts";
 import { ConfigSchema } from "../edge/config/schema.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
@@ -209,5 +216,33 @@ describe("config", () => {
     );
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain("valid");
+    expect(ok.stderr).not.toContain("warning: lines, zones");
+  });
+
+  it("privacy: intervals under 60 s need privacy.allowShortIntervals, which is warned about", () => {
+    expect(problemsOf({ ...minimal, aggregation: { periodSec: 1 } })).toEqual([
+      expect.stringMatching(/^aggregation\.periodSec: at least 60 s, got 1 .*privacy\.allowShortIntervals/),
+    ]);
+    const c = parseConfig(
+      { ...minimal, aggregation: { periodSec: 1 }, privacy: { allowShortIntervals: true } },
+      "t.yaml",
+      {},
+    );
+    expect(configWarnings(c).join("\n")).toMatch(/aggregation\.periodSec: 1 s intervals/);
+    expect(parseConfig(minimal, "t.yaml", {}).privacy.minDwellVisitors).toBe(5);
+  });
+
+  it("`counter config check` warns when nothing would be counted", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const file = join(dir, "empty.yaml");
+    writeFileSync(
+      file,
+      "device: { id: d1, location: { latitude: 1, longitude: 2 } }\ncamera: { source: x }\n",
+    );
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("warning: lines, zones: none configured, so nothing is counted");
   });
 });

@@ -10,7 +10,11 @@ export interface AggregatorOptions {
   readonly modes: readonly Mode[];
   /** A gap between frames longer than this is not counted as observed time (the camera stalled). */
   readonly maxFrameGapSec: number;
+  /** Dwell percentiles only from at least this many visitors (default 5); null below. */
+  readonly minDwellVisitors?: number;
 }
+
+export const DEFAULT_MIN_DWELL_VISITORS = 5;
 
 interface ZoneAccumulator {
   entries: number;
@@ -232,6 +236,7 @@ export class IntervalAggregator {
       }
     }
     const zones: ZoneCount[] = [];
+    const minDwell = this.options.minDwellVisitors ?? DEFAULT_MIN_DWELL_VISITORS;
     const round = (v: number) => Math.round(v * 1000) / 1000;
     for (const z of this.options.zones) {
       for (const mode of modes) {
@@ -245,8 +250,9 @@ export class IntervalAggregator {
           occupancyMax: a?.occupancyMax ?? 0,
           staying: a?.staying ?? 0,
           passing: a?.passing ?? 0,
-          dwellP50Sec: a && a.dwells.length > 0 ? round(percentile(a.dwells, 50)) : null,
-          dwellP90Sec: a && a.dwells.length > 0 ? round(percentile(a.dwells, 90)) : null,
+          // small-count suppression: percentiles of a few visitors would describe individuals
+          dwellP50Sec: a && a.dwells.length >= minDwell ? round(percentile(a.dwells, 50)) : null,
+          dwellP90Sec: a && a.dwells.length >= minDwell ? round(percentile(a.dwells, 90)) : null,
         });
       }
     }

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Aedes } from "aedes";
@@ -63,7 +63,24 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
   const raw = parse(readFileSync(DEMO_CONFIG, "utf8")) as Record<string, Record<string, unknown>>;
-  const work = join(tmpdir(), `edge-counter-demo-${process.pid}`);
+  // the demo's database lives only as long as the demo
+  const work = mkdtempSync(join(tmpdir(), "edge-counter-demo-"));
+  try {
+    return await countDemo(o, input, raw, work, url, broker, server);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function countDemo(
+  o: DemoOptions,
+  input: string,
+  raw: Record<string, Record<string, unknown>>,
+  work: string,
+  url: string,
+  broker: Aedes,
+  server: Server,
+): Promise<number> {
   raw.camera = { ...raw.camera, source: resolve(input), ...(o.input ? { replayFps: undefined } : {}) };
   raw.model = { ...raw.model, dir: o.modelDir };
   raw.storage = { ...raw.storage, path: join(work, "counts.db") };

@@ -193,6 +193,7 @@ export class CounterRuntime implements RuntimeView {
         {
           deviceId: c.device.id,
           periodSec: c.aggregation.periodSec,
+          minDwellVisitors: c.privacy.minDwellVisitors,
           lines: c.lines,
           zones: c.zones,
           modes: reportedModes,

@@ -46,6 +46,7 @@ export class SimulatedDevice {
       {
         deviceId: c.device.id,
         periodSec: c.aggregation.periodSec,
+        minDwellVisitors: c.privacy.minDwellVisitors,
         lines: c.lines,
         zones: c.zones,
         modes: this.modes,

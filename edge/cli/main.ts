@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { RunHandle } from "../app/run.ts";
-import { ConfigError, loadConfigFile } from "../config/load.ts";
+import { ConfigError, configWarnings, loadConfigFile } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { Redactor, redactText } from "../domain/redact.ts";
@@ -79,6 +79,7 @@ config
     const m = findModel(c.model.id);
     const lw = m && licenseWarning(m);
     if (lw) process.stderr.write(`warning: ${lw}\n`);
+    for (const w of configWarnings(c)) process.stderr.write(`warning: ${w}\n`);
   });
 
 const model = program.command("model").description("list and fetch detector models");
@@ -196,6 +197,7 @@ program
   .action(async (o: { config: string; fetchModel?: boolean }) => {
     const config = loadConfig(o.config);
     const log = (await lazy.logger()).createLogger(undefined, redact);
+    for (const w of configWarnings(config)) log.warn(`configuration: ${w}`);
     // Listen before starting: a stop that arrives while the model loads (systemd stopping a unit that
     // is still starting) must still end in a clean shutdown, not Node's default exit on the signal.
     let handle: RunHandle | undefined;

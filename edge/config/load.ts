@@ -3,7 +3,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { Value, ValueErrorType } from "@sinclair/typebox/value";
 import { parseDocument } from "yaml";
 import { Redactor } from "../domain/redact.ts";
-import { type Config, ConfigSchema } from "./schema.ts";
+import { type Config, ConfigSchema, MIN_PUBLISHED_PERIOD_SEC } from "./schema.ts";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -103,6 +103,10 @@ function crossChecks(config: Config): string[] {
     });
     if (Math.abs(twiceArea) < 1e-6) problems.push(`zones[${i}].polygon: has no area`);
   });
+  if (config.aggregation.periodSec < MIN_PUBLISHED_PERIOD_SEC && !config.privacy.allowShortIntervals)
+    problems.push(
+      `aggregation.periodSec: at least ${MIN_PUBLISHED_PERIOD_SEC} s, got ${config.aggregation.periodSec} (shorter intervals come close to per-passage data; set privacy.allowShortIntervals: true to allow them)`,
+    );
   const t = config.mqtt.tls;
   if ((t.cert === undefined) !== (t.key === undefined))
     problems.push("mqtt.tls: cert and key must be given together");
@@ -164,6 +168,22 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
     );
   }
   return parseConfig(doc.toJS(), path, env);
+}
+
+/** What is valid but probably not meant: printed by `config check`, logged by `counter run`. */
+export function configWarnings(config: Config): string[] {
+  const w: string[] = [];
+  if (config.lines.length === 0 && config.zones.length === 0)
+    w.push("lines, zones: none configured, so nothing is counted (only the device status is published)");
+  if (config.privacy.allowShortIntervals && config.aggregation.periodSec < MIN_PUBLISHED_PERIOD_SEC)
+    w.push(
+      `aggregation.periodSec: ${config.aggregation.periodSec} s intervals (privacy.allowShortIntervals) come close to per-passage data; use ${MIN_PUBLISHED_PERIOD_SEC} s or more for published counts`,
+    );
+  if (config.privacy.minDwellVisitors < 5)
+    w.push(
+      `privacy.minDwellVisitors: dwell percentiles from fewer than 5 visitors (${config.privacy.minDwellVisitors}) describe individuals`,
+    );
+  return w;
 }
 
 /**

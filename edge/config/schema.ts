@@ -356,6 +356,25 @@ export const AggregationSchema = Type.Object(
   { ...strict, default: {} },
 );
 
+/** Shortest interval published without an explicit opt-in: below it counts approach single passages. */
+export const MIN_PUBLISHED_PERIOD_SEC = 60;
+
+export const PrivacySchema = Type.Object(
+  {
+    allowShortIntervals: Type.Boolean({
+      default: false,
+      description: `Allow aggregation.periodSec below ${MIN_PUBLISHED_PERIOD_SEC} s (close to per-passage data; \`config check\` warns)`,
+    }),
+    minDwellVisitors: Type.Integer({
+      minimum: 1,
+      default: 5,
+      description:
+        "Dwell percentiles (p50/p90) are published only for a zone, mode and interval with at least this many visitors; null otherwise",
+    }),
+  },
+  { ...strict, default: {} },
+);
+
 export const ApiSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "Serve the local API (health, metrics, counts)" }),
@@ -389,6 +408,7 @@ export const ConfigSchema = Type.Object(
     tracker: TrackerSchema,
     counting: CountingSchema,
     aggregation: AggregationSchema,
+    privacy: PrivacySchema,
     storage: StorageSchema,
     mqtt: MqttSchema,
     api: ApiSchema,

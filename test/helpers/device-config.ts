@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import { parseConfig } from "../../edge/config/load.ts";
 import type { Config } from "../../edge/config/schema.ts";
 
-/** A valid device configuration for tests: one line, 1-second intervals, a fresh database. */
+/** A valid device configuration for tests: one line, 1-second intervals (opted in), a fresh database. */
 export function deviceConfig(
   id: string,
   mqttUrl: string,
@@ -27,6 +27,7 @@ export function deviceConfig(
       },
     ],
     aggregation: { periodSec: 1 },
+    privacy: { allowShortIntervals: true }, // tests want many intervals quickly
     storage: { path: join(dir, "counts.db") },
     mqtt: { url: mqttUrl, baseTopic: "city" },
     ...over,
