@@ -6,7 +6,7 @@ import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { parse } from "yaml";
 import { parseConfig } from "../config/load.ts";
-import { fetchModel, modelSourceUrl } from "../detect/fetch-model.ts";
+import { fetchModel, modelFetchHint, modelSourceUrl } from "../detect/fetch-model.ts";
 import { findModel } from "../detect/model-descriptor.ts";
 import type { CountsMessage } from "../publish/messages.ts";
 import type { Logger } from "./logger.ts";
@@ -44,7 +44,11 @@ async function sampleClip(o: DemoOptions): Promise<string> {
   const cache = o.cacheDir ?? join(homedir(), ".cache", "edge-counter");
   mkdirSync(cache, { recursive: true });
   o.out.write(`fetching the sample clip into ${cache} (once)\n`);
-  return (await fetchModel(SAMPLE_CLIP, cache)).path;
+  return (
+    await fetchModel(SAMPLE_CLIP, cache, {
+      hint: "or set DATA_DIR to a folder holding pets09-s2l1/pets09-s2l1.avi, or count your own video with --input FILE",
+    })
+  ).path;
 }
 
 /**
@@ -56,7 +60,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const model = findModel("yolox-nano")!;
   if (!existsSync(join(o.modelDir, model.file))) {
     o.out.write(`fetching model ${model.id} into ${o.modelDir} (once)\n`);
-    await fetchModel(model, o.modelDir, { url: modelSourceUrl(model, process.env.MODEL_MIRROR) });
+    await fetchModel(model, o.modelDir, {
+      url: modelSourceUrl(model, process.env.MODEL_MIRROR),
+      hint: modelFetchHint(model),
+    });
   }
   const broker = await Aedes.createBroker();
   const server = createServer(broker.handle);

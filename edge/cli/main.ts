@@ -122,6 +122,7 @@ model
     const fetching = await lazy.fetch();
     const r = await fetching.fetchModel(d, o.dir, {
       url: o.url ?? fetching.modelSourceUrl(d, process.env.MODEL_MIRROR),
+      hint: fetching.modelFetchHint(d),
       ...(o.force ? { force: true } : {}),
       progress: {
         start: (t) => bar.start(t ?? d.bytes ?? 0, 0),
@@ -213,7 +214,10 @@ program
     if (descriptor) {
       const fetching = await lazy.fetch();
       const url = fetching.modelSourceUrl(descriptor, process.env.MODEL_MIRROR);
-      const r = await fetching.fetchModel(descriptor, config.model.dir, { url });
+      const r = await fetching.fetchModel(descriptor, config.model.dir, {
+        url,
+        hint: fetching.modelFetchHint(descriptor),
+      });
       log
         .child({ stage: "detect" })
         .info(

@@ -69,6 +69,14 @@ export function modelSourceUrl(model: Pick<ModelDescriptor, "file" | "url">, mir
   return `${mirror.replace(/\/+$/, "")}/${encodeURIComponent(model.file)}`;
 }
 
+/** The ways to a model file that need no download from its original host. */
+export function modelFetchHint(model: Pick<ModelDescriptor, "id" | "file">): string {
+  return (
+    `or set MODEL_DIR to a folder that holds it, or MODEL_MIRROR to a server that has it (MODEL_MIRROR/${model.file}), ` +
+    `or run \`counter model fetch ${model.id} --url URL\` with a URL this machine can reach`
+  );
+}
+
 /**
  * Downloads a manifest model into `dir`: streams to a temporary file beside the target while hashing,
  * and renames it into place only when the sha256 matches. A mismatch leaves nothing behind.
@@ -76,7 +84,13 @@ export function modelSourceUrl(model: Pick<ModelDescriptor, "file" | "url">, mir
 export async function fetchModel(
   model: Pick<ModelDescriptor, "id" | "file" | "url" | "sha256" | "otherSha256">,
   dir: string,
-  options: { url?: string; progress?: FetchProgress; force?: boolean } = {},
+  options: {
+    url?: string;
+    progress?: FetchProgress;
+    force?: boolean;
+    /** What else the user can do when the download fails (offline): appended to the error. */
+    hint?: string;
+  } = {},
 ): Promise<FetchResult> {
   const target = resolve(join(dir, model.file));
   const accepted = [model.sha256, ...model.otherSha256];
@@ -90,16 +104,20 @@ export async function fetchModel(
   await mkdir(dir, { recursive: true });
   await removeAbandonedParts(dir, model.file);
   const url = options.url ?? model.url;
+  // offline is the normal case on a pole: say how to get the file there without this download
+  const offline = () =>
+    `\nWithout this download: copy ${model.file} (sha256 ${model.sha256}) into ${resolve(dir)}` +
+    (options.hint ? `; ${options.hint}` : "");
   let response: Response;
   try {
     response = await fetch(url, { redirect: "follow" });
   } catch (err) {
     const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new ModelFetchError(`cannot download ${model.id} from ${url}: ${cause}`);
+    throw new ModelFetchError(`cannot download ${model.id} from ${url}: ${cause}${offline()}`);
   }
   if (!response.ok || !response.body) {
     throw new ModelFetchError(
-      `cannot download ${model.id} from ${url}: HTTP ${response.status} ${response.statusText}`,
+      `cannot download ${model.id} from ${url}: HTTP ${response.status} ${response.statusText}${offline()}`,
     );
   }
   const lengthHeader = response.headers.get("content-length");
