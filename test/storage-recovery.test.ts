@@ -20,21 +20,21 @@ import { counterProcess } from "./helpers/counter-process.ts";
 import { deviceConfig, writeConfig } from "./helpers/device-config.ts";
 
 const clip = dataPath("intel-person-bicycle-car/person-bicycle-car-detection.mp4");
-// A real full disk: a tmpfs of 80 KB that is later enlarged (mount needs root, as in CI).
+// A real full disk: a small tmpfs that is later enlarged (mount needs root, as in CI).
 const isRoot = process.getuid?.() === 0;
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function smallDisk(dir: string): { path: string; grow: () => void } {
+function smallDisk(dir: string, size: string): { path: string; grow: () => void } {
   const path = join(dir, "disk");
   mkdirSync(path);
   const mount = (opts: string[]) => {
     const r = spawnSync("mount", opts, { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`mount ${opts.join(" ")}: ${r.stderr}`);
   };
-  mount(["-t", "tmpfs", "-o", "size=80k", "tmpfs", path]);
+  mount(["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path]);
   cleanups.push(() => {
     spawnSync("umount", [path]);
   });
@@ -59,16 +59,16 @@ function firstDeliveries(msgs: readonly CountsMessage[]): CountsMessage[] {
   return [...byId.values()];
 }
 
-async function setup(id: string) {
+async function setup(id: string, size = "80k") {
   const broker = new Mosquitto(await freePort());
   await broker.start();
   cleanups.push(() => broker.stop());
   const sub = await subscriber(broker.url, "city/#");
   cleanups.push(() => sub.client.endAsync());
   const { raw, dir } = deviceConfig(id, broker.url);
-  const disk = smallDisk(dir);
+  const disk = smallDisk(dir, size);
   raw.storage = { path: join(disk.path, "counts.db") };
-  // many zone rows make each interval large, so that 80 KB fill within a few intervals
+  // many zone rows make each interval large, so that the disk fills within a few intervals
   raw.zones = Array.from({ length: 12 }, (_, i) => ({
     name: `z${i}`,
     polygon: [
@@ -95,30 +95,37 @@ async function heldInMemory(sub: { messages: Received[] }, n: number): Promise<v
 }
 
 describe.skipIf(!isRoot || !hasMosquitto)("sequence numbers across a full disk (tmpfs)", () => {
-  it("the disk fills, then grows: held intervals are written to the database, numbering never repeats", async () => {
-    const { sub, disk, file, dbPath } = await setup("full-1");
-    const p = counterProcess(["simulate", "--config", file, "--rate", "5"]);
-    cleanups.push(() => {
-      p.child.kill("SIGKILL");
-    });
-    await heldInMemory(sub, 3);
-    disk.grow();
-    await waitFor(() => /database is writable again/.test(p.stderr()), 30_000, "the database recovered");
-    const seen = countsOf(sub.messages).length;
-    await waitFor(() => countsOf(sub.messages).length >= seen + 2, 30_000, "two more intervals");
-    p.child.kill("SIGTERM");
-    expect(await p.exited).toBe(0);
+  it.each([
+    ["fills while counting", "240k"],
+    ["is too full to create the database at start", "80k"],
+  ])(
+    "the disk %s, then grows: held intervals are written to the database, numbering never repeats",
+    async (_what, size) => {
+      const { sub, disk, file, dbPath } = await setup(`full-${size}`, size);
+      const p = counterProcess(["simulate", "--config", file, "--rate", "5"]);
+      cleanups.push(() => {
+        p.child.kill("SIGKILL");
+      });
+      await heldInMemory(sub, 3);
+      disk.grow();
+      // a database that could not be opened is tried again every 10 s
+      await waitFor(() => /database is writable again/.test(p.stderr()), 60_000, "the database recovered");
+      const seen = countsOf(sub.messages).length;
+      await waitFor(() => countsOf(sub.messages).length >= seen + 2, 30_000, "two more intervals");
+      p.child.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
 
-    const delivered = firstDeliveries(countsOf(sub.messages));
-    expect(delivered.map((m) => m.seq)).toEqual(delivered.map((_, i) => i + 1));
-    expect(statusesOf(sub.messages).some((s) => s.storageError !== null)).toBe(true);
-    // every interval that went out is in the history, the ones held in memory included
-    const store = new CountStore(dbPath);
-    const stored = store.history();
-    store.close();
-    expect(stored.length).toBe(delivered.length);
-    expect(stored.map((iv) => iv.startMs)).toEqual(delivered.map((m) => Date.parse(m.intervalStart)));
-  });
+      const delivered = firstDeliveries(countsOf(sub.messages));
+      expect(delivered.map((m) => m.seq)).toEqual(delivered.map((_, i) => i + 1));
+      expect(statusesOf(sub.messages).some((s) => s.storageError !== null)).toBe(true);
+      // every interval that went out is in the history, the ones held in memory included
+      const store = new CountStore(dbPath);
+      const stored = store.history();
+      store.close();
+      expect(stored.length).toBe(delivered.length);
+      expect(stored.map((iv) => iv.startMs)).toEqual(delivered.map((m) => Date.parse(m.intervalStart)));
+    },
+  );
 
   it("killed while counts were held in memory: the restart numbers above everything that went out", async () => {
     const { sub, disk, file } = await setup("full-2");

@@ -16,6 +16,9 @@ export interface OutputLog {
   error(msg: string): void;
 }
 
+/** A database that could not be opened is tried again this often. */
+const STORE_RETRY_MS = 10_000;
+
 /** What the rest of the process reports for the status message. */
 export interface LiveStatus {
   readonly model: string | null;
@@ -30,6 +33,7 @@ export interface LiveStatus {
  */
 export class CountOutput {
   private store: CountStore | undefined;
+  private storeTriedMs = 0;
   private publisher: MqttPublisher | undefined;
   private delivery: CountDelivery | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
@@ -46,20 +50,35 @@ export class CountOutput {
     private readonly log: OutputLog,
   ) {}
 
-  start(): void {
+  /** Opens the database; on failure, counting goes on in memory and the next call tries again. */
+  private openStore(): CountStore | undefined {
+    if (this.store) return this.store;
     const c = this.config;
+    const now = Date.now();
+    if (now - this.storeTriedMs < STORE_RETRY_MS) return undefined;
+    const first = this.storeTriedMs === 0;
+    this.storeTriedMs = now;
     try {
       mkdirSync(dirname(c.storage.path), { recursive: true });
-      this.store = new CountStore(c.storage.path, c.storage.maxSizeMb);
-      this.store.prune(c.storage.retentionDays);
+      const store = new CountStore(c.storage.path, c.storage.maxSizeMb);
+      store.prune(c.storage.retentionDays);
+      this.store = store;
+      if (!first) this.log.warn(`database ${c.storage.path} opened`);
     } catch (err) {
       const msg =
         err instanceof StoreError
           ? err.message
           : `cannot open database ${c.storage.path}: ${(err as Error).message}`;
-      this.log.error(`${msg}; counting continues with counts held in memory`);
-      this.store = undefined;
+      if (first) this.log.error(`${msg}; counting continues with counts held in memory`);
     }
+    return this.store;
+  }
+
+  start(): void {
+    const c = this.config;
+    // the sequence mark first: on a nearly full disk it must get its few bytes before the database
+    const mark = this.openSeqMark(`${c.storage.path}.seq`);
+    this.openStore();
     if (c.mqtt.enabled) {
       const redactor = Redactor.for(c);
       const statusTopic = topicFor(c, "status");
@@ -83,9 +102,8 @@ export class CountOutput {
         redact: (p) => redactor.text(p),
       });
     }
-    const mark = this.openSeqMark(`${c.storage.path}.seq`);
     this.delivery = new CountDelivery({
-      store: this.store,
+      store: () => this.openStore(),
       publisher: this.publisher,
       render: countsRenderer(c),
       initialSeq: Math.max(this.store?.lastSeq() ?? 0, mark?.read() ?? 0),
@@ -118,6 +136,7 @@ export class CountOutput {
 
   private openSeqMark(path: string): SeqMark | undefined {
     try {
+      mkdirSync(dirname(path), { recursive: true });
       return new SeqMark(path);
     } catch (err) {
       this.log.error(`cannot open ${path} (sequence numbers): ${(err as Error).message}`);

@@ -10,8 +10,8 @@ export interface RenderedMessage {
 }
 
 export interface DeliveryOptions {
-  /** undefined when the database could not be opened at all. */
-  readonly store: CountStore | undefined;
+  /** The database, or undefined while it cannot be opened (asked again at every interval). */
+  readonly store: () => CountStore | undefined;
   readonly publisher: MqttPublisher | undefined;
   readonly render: (counts: IntervalCounts, seq: number) => RenderedMessage;
   /** Sequence number to continue from (the highest one handed out before). */
@@ -52,9 +52,10 @@ export class CountDelivery {
   deliver(counts: IntervalCounts): OutboxEntry {
     let entry: OutboxEntry | undefined;
     // Held intervals go into the database first, so that its order and numbering stay whole.
-    if (this.o.store && this.writeHeld()) {
+    const store = this.o.store();
+    if (store && this.writeHeld(store)) {
       try {
-        entry = this.o.store.commitInterval(
+        entry = store.commitInterval(
           counts,
           (seq) => {
             this.o.markSeq?.(seq);
@@ -76,19 +77,18 @@ export class CountDelivery {
       const m = this.o.render(counts, seq);
       entry = { seq, messageId: m.messageId, topic: m.topic, payload: m.payload };
       this.memory.add(entry);
-      if (this.o.store) {
-        this.held.push({ counts, entry });
-        if (this.held.length > MEMORY_CAPACITY) this.held.shift();
-      } else this.storageError ??= "no database: counts are held in memory only";
+      // kept for the database, should it become writable (or openable) again
+      this.held.push({ counts, entry });
+      if (this.held.length > MEMORY_CAPACITY) this.held.shift();
+      if (!store) this.storageError ??= "no database: counts are held in memory only";
     }
     this.kick();
     return entry;
   }
 
   /** Writes the held intervals into the database; true when none are left held. */
-  private writeHeld(): boolean {
-    const store = this.o.store;
-    if (this.held.length === 0 || !store) return true;
+  private writeHeld(store: CountStore): boolean {
+    if (this.held.length === 0) return true;
     const pendingSeqs = new Set(this.memory.pending(MEMORY_CAPACITY).map((e) => e.seq));
     try {
       store.commitRecovered(this.held.map((h) => ({ ...h, pending: pendingSeqs.has(h.entry.seq) })));
@@ -104,7 +104,7 @@ export class CountDelivery {
   }
 
   outboxDepth(): number {
-    return (this.o.store?.outboxDepth() ?? 0) + this.memory.outboxDepth();
+    return (this.o.store()?.outboxDepth() ?? 0) + this.memory.outboxDepth();
   }
 
   /** Starts draining if connected and not already draining (call on every broker connect). */
@@ -118,7 +118,8 @@ export class CountDelivery {
 
   private async drain(): Promise<void> {
     const publisher = this.o.publisher!;
-    const sources: Outbox[] = [...(this.o.store ? [this.o.store] : []), this.memory];
+    const store = this.o.store();
+    const sources: Outbox[] = [...(store ? [store] : []), this.memory];
     for (const source of sources) {
       for (;;) {
         if (!publisher.connected) return;
