@@ -5,6 +5,9 @@
  * with mqtt.os2iot set in its configuration. Counts and status share the topic; `type` tells them apart.
  * This decoder flattens a counts message into one object with a key per line, direction and mode,
  * e.g. "gate:north>south:pedestrian": 12, and zone figures as "square:pedestrian:entries": 3.
+ * With mqtt.format: ngsi-ld the counter sends FIWARE Smart Data Models entities (TrafficFlowObserved,
+ * CrowdFlowObserved); the decoder then returns that array of entities as it is, ready for OS2iot's
+ * FIWARE data target (an NGSI-LD batch upsert), so that dashboards built on the models can query them.
  */
 // biome-ignore lint/correctness/noUnusedVariables: OS2iot calls decode() by name
 function decode(payload, metadata) {
@@ -23,6 +26,7 @@ function decode(payload, metadata) {
     };
   }
   if (m.type !== "counts") return { error: "unknown message type " + m.type };
+  if (Array.isArray(m.entities)) return m.entities;
   const out = {
     type: "counts",
     id: m.id,

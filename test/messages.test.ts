@@ -65,12 +65,15 @@ describe("MQTT payloads", () => {
     expect([...Value.Errors(StatusMessageSchema, lastWillStatus("square-1", "1.0.0"))]).toEqual([]);
   });
 
-  it("NGSI-LD: CrowdFlowObserved for pedestrians and cyclists, TrafficFlowObserved for vehicles, stable ids", () => {
-    const e = ngsiLdEntities(interval, 42, device);
-    expect(e.map((x) => x.type)).toEqual(["CrowdFlowObserved", "CrowdFlowObserved", "TrafficFlowObserved"]);
+  it("NGSI-LD: CrowdFlowObserved for pedestrians, TrafficFlowObserved for cyclists and vehicles, stable ids", () => {
+    const gate = [{ name: "gate", to: "south" }];
+    const e = ngsiLdEntities(interval, 42, device, gate);
+    expect(e.map((x) => x.type)).toEqual(["CrowdFlowObserved", "TrafficFlowObserved", "TrafficFlowObserved"]);
     expect(e[0]).toMatchObject({
       id: "urn:ngsi-ld:CrowdFlowObserved:square-1:gate:north-south:pedestrian:2026-11-23T10:00:00.000Z",
       peopleCount: { type: "Property", value: 12 },
+      direction: { type: "Property", value: "inbound" },
+      dateObserved: { value: "2026-11-23T10:00:00.000Z/2026-11-23T10:15:00.000Z" },
       dateObservedFrom: { value: "2026-11-23T10:00:00.000Z" },
       dateObservedTo: { value: "2026-11-23T10:15:00.000Z" },
       location: { type: "GeoProperty", value: { type: "Point", coordinates: [12.57, 55.68] } },
@@ -78,9 +81,9 @@ describe("MQTT payloads", () => {
     expect(e[2]).toMatchObject({
       intensity: { value: 7 },
       vehicleType: { value: "car" },
-      laneDirection: { value: "south>north" },
+      laneDirection: { value: "backward" },
     });
-    expect(ngsiLdEntities(interval, 43, device).map((x) => x.id)).toEqual(e.map((x) => x.id));
+    expect(ngsiLdEntities(interval, 43, device, gate).map((x) => x.id)).toEqual(e.map((x) => x.id));
   });
 
   it("OS2iot mode: one topic per device and a decoder that flattens counts", () => {

@@ -86,6 +86,13 @@ function crossChecks(config: Config): string[] {
     else seen.set(line.name, `lines[${i}]`);
     if (line.from === line.to)
       problems.push(`lines[${i}].to: must differ from lines[${i}].from ("${line.from}")`);
+    for (const key of ["inboundTo", "forwardTo"] as const) {
+      const side = line[key];
+      if (side !== undefined && side !== line.from && side !== line.to)
+        problems.push(
+          `lines[${i}].${key}: expected one of the line's sides "${line.from}", "${line.to}", got "${side}"`,
+        );
+    }
     for (let p = 1; p < line.points.length; p++) {
       const [ax, ay] = line.points[p - 1]!;
       const [bx, by] = line.points[p]!;
@@ -179,6 +186,14 @@ export function configWarnings(config: Config): string[] {
     w.push(
       `aggregation.periodSec: ${config.aggregation.periodSec} s intervals (privacy.allowShortIntervals) come close to per-passage data; use ${MIN_PUBLISHED_PERIOD_SEC} s or more for published counts`,
     );
+  if (config.mqtt.format === "ngsi-ld")
+    config.lines.forEach((l, i) => {
+      const unset = (["inboundTo", "forwardTo"] as const).filter((k) => l[k] === undefined);
+      if (unset.length > 0)
+        w.push(
+          `lines[${i}].${unset.join(", ")}: not set; crossings towards "${l.to}" are reported as ${unset.map((k) => (k === "inboundTo" ? "inbound" : "forward")).join(" and ")} in NGSI-LD`,
+        );
+    });
   if (config.privacy.minDwellVisitors < 5)
     w.push(
       `privacy.minDwellVisitors: dwell percentiles from fewer than 5 visitors (${config.privacy.minDwellVisitors}) describe individuals`,

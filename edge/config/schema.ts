@@ -172,6 +172,20 @@ export const LineSchema = Type.Object(
     }),
     from: Type.String({ minLength: 1, default: "A", description: "Name of the side a crossing starts on" }),
     to: Type.String({ minLength: 1, default: "B", description: "Name of the other side" }),
+    inboundTo: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "NGSI-LD: the side (from or to) towards the city centre; crossings towards it are CrowdFlowObserved `inbound` (default: to)",
+      }),
+    ),
+    forwardTo: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "NGSI-LD: the side (from or to) that traffic in the road's forward direction heads for; crossings towards it are TrafficFlowObserved `forward` (default: to)",
+      }),
+    ),
   },
   strict,
 );

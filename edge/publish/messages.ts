@@ -155,17 +155,58 @@ export function countsMessage(counts: IntervalCounts, seq: number, device: Devic
   };
 }
 
-const VEHICLE_MODES = new Set(["car", "bus", "truck", "vehicle", "motorcyclist", "motorcycle"]);
+/**
+ * Modes counted as traffic, with the Smart Data Models `vehicleType` each one is (the enum of
+ * TrafficFlowObserved). Cyclists are traffic (`bicycle`), as the model allows and as Danish bicycle
+ * counts are reported; a mode that is a vehicle of no listed type ("vehicle") has no vehicleType.
+ * Every other mode (pedestrian, or a custom one) is a crowd: CrowdFlowObserved.
+ */
+export const SDM_VEHICLE_TYPE: Readonly<Record<string, string | null>> = {
+  car: "car",
+  van: "van",
+  bus: "bus",
+  truck: "lorry",
+  lorry: "lorry",
+  motorcyclist: "motorcycle",
+  motorcycle: "motorcycle",
+  moped: "moped",
+  cyclist: "bicycle",
+  bicycle: "bicycle",
+  tram: "tram",
+  vehicle: null,
+};
+
+/** The contexts of every entity: Smart Data Models (Transportation) terms, then the NGSI-LD core. */
+export const NGSI_LD_CONTEXT = [
+  "https://raw.githubusercontent.com/smart-data-models/dataModel.Transportation/master/context.jsonld",
+  "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
+] as const;
+
+/** How a line's two directions are named in NGSI-LD (see `lines[].inboundTo`, `lines[].forwardTo`). */
+export interface NgsiLineDirections {
+  readonly name: string;
+  readonly to: string;
+  /** Crossings towards this side are `inbound` (towards the city centre); default: `to`. */
+  readonly inboundTo?: string | undefined;
+  /** Crossings towards this side are `forward` traffic; default: `to`. */
+  readonly forwardTo?: string | undefined;
+}
 
 /**
- * FIWARE NGSI-LD entities (Smart Data Models): CrowdFlowObserved per line, direction and mode for
- * pedestrians and cyclists, TrafficFlowObserved per line, direction and vehicle type. One array per
- * interval, ready for an NGSI-LD batch upsert. Entity ids are stable per interval.
+ * FIWARE NGSI-LD entities (normalized) following the Smart Data Models: a TrafficFlowObserved per
+ * line, direction and vehicle mode (`intensity`, `vehicleType`, `laneDirection` forward/backward),
+ * a CrowdFlowObserved per line and direction for pedestrians (`peopleCount`, `direction`
+ * inbound/outbound). `dateObserved` is the ISO 8601 interval. Zones are not sent: their occupancy is
+ * a head count, not the model's `occupancy` (share of time a walkway was occupied). One array per
+ * interval for an NGSI-LD batch upsert; ids are stable per interval, and a partial interval's id
+ * carries its `seq` so that two partial halves of one interval do not overwrite each other.
  */
 export function ngsiLdEntities(
   counts: IntervalCounts,
   seq: number,
   device: DeviceIdentity,
+  /** The configured lines: which of their sides is inbound and forward (see NgsiLineDirections). */
+  lines: readonly NgsiLineDirections[],
 ): Record<string, unknown>[] {
   const from = new Date(counts.startMs).toISOString();
   const to = new Date(counts.endMs).toISOString();
@@ -175,35 +216,42 @@ export function ngsiLdEntities(
   };
   const prop = (value: unknown) => ({ type: "Property", value });
   const slug = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_");
+  const byName = new Map(lines.map((l) => [l.name, l]));
   const entities: Record<string, unknown>[] = [];
   for (const l of counts.lines) {
-    const vehicle = VEHICLE_MODES.has(l.mode);
+    const vehicle = Object.hasOwn(SDM_VEHICLE_TYPE, l.mode);
     const kind = vehicle ? "TrafficFlowObserved" : "CrowdFlowObserved";
+    const line = byName.get(l.line);
+    const towardsMain = (side: string | undefined) => l.to === (side ?? line?.to ?? l.to);
     const common = {
-      id: `urn:ngsi-ld:${kind}:${slug(counts.deviceId)}:${slug(l.line)}:${slug(l.from)}-${slug(l.to)}:${slug(l.mode)}:${from}`,
+      id: `urn:ngsi-ld:${kind}:${slug(counts.deviceId)}:${slug(l.line)}:${slug(l.from)}-${slug(l.to)}:${slug(l.mode)}:${from}${counts.partial ? `:${seq}` : ""}`,
       type: kind,
+      dateObserved: prop(`${from}/${to}`),
       dateObservedFrom: prop(from),
       dateObservedTo: prop(to),
       location,
       name: prop(`${l.line} ${l.from}>${l.to} ${l.mode}`),
       refDevice: { type: "Relationship", object: `urn:ngsi-ld:Device:${slug(counts.deviceId)}` },
+      // device-specific, outside the models: delivery order and how much of the interval was seen
       seq: prop(seq),
       partial: prop(counts.partial),
       coverageSec: prop(counts.quality.coverageSec),
     };
+    const vehicleType = SDM_VEHICLE_TYPE[l.mode];
     entities.push(
       vehicle
         ? {
             ...common,
             intensity: prop(l.count),
-            vehicleType: prop(l.mode),
-            laneDirection: prop(`${l.from}>${l.to}`),
+            ...(vehicleType ? { vehicleType: prop(vehicleType) } : {}),
+            laneDirection: prop(towardsMain(line?.forwardTo) ? "forward" : "backward"),
           }
-        : { ...common, peopleCount: prop(l.count), direction: prop(`${l.from}>${l.to}`), mode: prop(l.mode) },
+        : {
+            ...common,
+            peopleCount: prop(l.count),
+            direction: prop(towardsMain(line?.inboundTo) ? "inbound" : "outbound"),
+          },
     );
   }
-  return entities.map((e) => ({
-    ...e,
-    "@context": ["https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"],
-  }));
+  return entities.map((e) => ({ ...e, "@context": [...NGSI_LD_CONTEXT] }));
 }

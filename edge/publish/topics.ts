@@ -32,7 +32,7 @@ export function deviceIdentity(config: Pick<Config, "device">): DeviceIdentity {
 
 /** Renders an interval into the configured payload format. */
 export function countsRenderer(
-  config: Pick<Config, "device" | "mqtt">,
+  config: Pick<Config, "device" | "mqtt" | "lines">,
 ): (counts: IntervalCounts, seq: number) => RenderedMessage {
   const device = deviceIdentity(config);
   const topic = topicFor(config, "counts");
@@ -44,7 +44,7 @@ export function countsRenderer(
             schemaVersion: SCHEMA_VERSION,
             id: messageId(counts, seq),
             seq,
-            entities: ngsiLdEntities(counts, seq, device),
+            entities: ngsiLdEntities(counts, seq, device, config.lines),
           })
         : JSON.stringify(countsMessage(counts, seq, device));
     return { topic, payload, messageId: messageId(counts, seq) };
