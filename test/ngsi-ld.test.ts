@@ -7,7 +7,7 @@ import jsonld from "jsonld";
 import { describe, expect, it } from "vitest";
 import { configWarnings } from "../edge/config/load.ts";
 import type { IntervalCounts, LineCount } from "../edge/domain/types.ts";
-import { NGSI_LD_CONTEXT } from "../edge/publish/messages.ts";
+import { NGSI_LD_CONTEXT, ngsiLdEntities } from "../edge/publish/messages.ts";
 import { countsRenderer } from "../edge/publish/topics.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
 import { deviceConfig } from "./helpers/device-config.ts";
@@ -249,6 +249,28 @@ describe("NGSI-LD entities against the official Smart Data Models", () => {
     expect(c).toHaveProperty([`${SDM}direction`]);
     expect(c).toHaveProperty(["https://uri.etsi.org/ngsi-ld/location"]);
     expect((c[`${SDM}peopleCount`] as { "@value": number }[])[0]!["@value"]).toBe(1);
+  });
+
+  it("docs/mqtt.md shows the entities exactly as the counter builds them", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs/mqtt.md"), "utf8");
+    const section = doc.slice(doc.indexOf("exactly as sent"));
+    const blocks = [...section.matchAll(/```json\n([\s\S]*?)```/g)].slice(0, 2).map((m) => JSON.parse(m[1]!));
+    const iv = interval(false, []);
+    const shown = ngsiLdEntities(
+      {
+        ...iv,
+        quality: { ...iv.quality, coverageSec: 897.5 },
+        lines: [
+          { line: "gate", from: "north", to: "south", mode: "pedestrian", count: 12 },
+          { line: "gate", from: "south", to: "north", mode: "cyclist", count: 5 },
+        ],
+      },
+      42,
+      { id: "square-1", name: "", latitude: 55.68, longitude: 12.57 },
+      [{ name: "gate", to: "south", inboundTo: "south", forwardTo: "south" }],
+    );
+    expect(blocks).toEqual(shown);
+    for (const e of shown) expect(errorsOf(e as Entity)).toEqual([]);
   });
 
   it("OS2iot: the payload decoder, run in a vm sandbox as OS2iot runs it, hands the entities to a FIWARE data target", () => {
