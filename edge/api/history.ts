@@ -2,8 +2,14 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import type { IntervalCounts } from "../domain/types.ts";
-import type { CountStore, HistoryBucket, HistoryCursor, HistoryFilter } from "../store/store.ts";
+import type { IntervalCounts, LineCount, ZoneCount } from "../domain/types.ts";
+import type {
+  CountStore,
+  HistoryBucket,
+  HistoryCursor,
+  HistoryFilter,
+  ZoneBucketCount,
+} from "../store/store.ts";
 
 /**
  * `GET /api/counts`: the stored history, bounded so that no query can stall the counting. Raw
@@ -59,18 +65,18 @@ export const INTERVAL_CSV_HEADER =
 export const BUCKET_CSV_HEADER =
   "bucket_start,bucket_end,intervals,coverage_sec,partial,kind,name,from,to,mode,count,entries,exits,occupancy_mean,occupancy_max,staying,passing\n";
 
-/** Long format: one row per interval and line x direction x mode, or zone x mode. */
-export function intervalCsvRows(iv: IntervalCounts): string {
-  const head = [
-    new Date(iv.startMs).toISOString(),
-    new Date(iv.endMs).toISOString(),
-    iv.partial,
-    iv.quality.coverageSec,
-  ];
+/** The long-format rows after `head`: one per line x direction x mode, one per zone x mode. */
+function longRows(
+  head: readonly unknown[],
+  lines: readonly LineCount[],
+  zones: readonly (ZoneBucketCount & Partial<Pick<ZoneCount, "dwellP50Sec" | "dwellP90Sec">>)[],
+  dwell: boolean,
+): string {
+  const zoneColumns = dwell ? 8 : 6;
   let out = "";
-  for (const l of iv.lines)
-    out += csvRow([...head, "line", l.line, l.from, l.to, l.mode, l.count, "", "", "", "", "", "", "", ""]);
-  for (const z of iv.zones)
+  for (const l of lines)
+    out += csvRow([...head, "line", l.line, l.from, l.to, l.mode, l.count, ...Array(zoneColumns).fill("")]);
+  for (const z of zones)
     out += csvRow([
       ...head,
       "zone",
@@ -85,10 +91,20 @@ export function intervalCsvRows(iv: IntervalCounts): string {
       z.occupancyMax,
       z.staying,
       z.passing,
-      z.dwellP50Sec,
-      z.dwellP90Sec,
+      ...(dwell ? [z.dwellP50Sec, z.dwellP90Sec] : []),
     ]);
   return out;
+}
+
+/** Long format: one row per interval and line x direction x mode, or zone x mode. */
+export function intervalCsvRows(iv: IntervalCounts): string {
+  const head = [
+    new Date(iv.startMs).toISOString(),
+    new Date(iv.endMs).toISOString(),
+    iv.partial,
+    iv.quality.coverageSec,
+  ];
+  return longRows(head, iv.lines, iv.zones, true);
 }
 
 function bucketCsvRows(b: HistoryBucket): string {
@@ -99,26 +115,7 @@ function bucketCsvRows(b: HistoryBucket): string {
     b.coverageSec,
     b.partial,
   ];
-  let out = "";
-  for (const l of b.lines)
-    out += csvRow([...head, "line", l.line, l.from, l.to, l.mode, l.count, "", "", "", "", "", ""]);
-  for (const z of b.zones)
-    out += csvRow([
-      ...head,
-      "zone",
-      z.zone,
-      "",
-      "",
-      z.mode,
-      "",
-      z.entries,
-      z.exits,
-      z.occupancyMean,
-      z.occupancyMax,
-      z.staying,
-      z.passing,
-    ]);
-  return out;
+  return longRows(head, b.lines, b.zones, false);
 }
 
 /** Only the requested line or zone: a line filter drops the zones and the other way round. */

@@ -104,26 +104,49 @@ export class CountDelivery {
   }
 
   outboxDepth(): number {
-    return (this.o.store()?.outboxDepth() ?? 0) + this.memory.outboxDepth();
+    const stored = (this.o.store()?.outboxDepth() ?? 0) - this.acknowledgedNotRemoved.size;
+    return Math.max(0, stored) + this.memory.outboxDepth();
   }
 
   /** Starts draining if connected and not already draining (call on every broker connect). */
   kick(): void {
     if (this.draining || !this.o.publisher?.connected) return;
     this.draining = true;
-    void this.drain().finally(() => {
-      this.draining = false;
-    });
+    this.drain()
+      .catch((err: Error) => this.o.onStorageError?.(`delivery stopped: ${err.message}`))
+      .finally(() => {
+        this.draining = false;
+      });
+  }
+
+  /**
+   * Outbox entries the broker acknowledged whose removal failed (a full disk refuses even a
+   * DELETE): skipped when draining, removed once the database takes writes again.
+   */
+  private readonly acknowledgedNotRemoved = new Set<number>();
+
+  private acknowledge(source: Outbox, seq: number): void {
+    try {
+      source.acknowledge(seq);
+      this.acknowledgedNotRemoved.delete(seq);
+    } catch {
+      this.acknowledgedNotRemoved.add(seq); // delivered; sent again only if the process dies first
+    }
   }
 
   private async drain(): Promise<void> {
     const publisher = this.o.publisher!;
     const store = this.o.store();
+    if (store) for (const seq of [...this.acknowledgedNotRemoved]) this.acknowledge(store, seq);
     const sources: Outbox[] = [...(store ? [store] : []), this.memory];
     for (const source of sources) {
       for (;;) {
         if (!publisher.connected) return;
-        const batch = source.pending(50);
+        const skip = source === store ? this.acknowledgedNotRemoved : undefined;
+        const batch = source
+          .pending(50 + (skip?.size ?? 0))
+          .filter((e) => !skip?.has(e.seq))
+          .slice(0, 50);
         if (batch.length === 0) break;
         for (const e of batch) {
           try {
@@ -131,7 +154,7 @@ export class CountDelivery {
           } catch {
             return; // retried from this entry on the next connect
           }
-          source.acknowledge(e.seq);
+          this.acknowledge(source, e.seq);
           this.o.onDelivered?.(e);
         }
       }

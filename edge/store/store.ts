@@ -123,6 +123,14 @@ export interface HistoryFilter {
   readonly zone?: string | undefined;
 }
 
+/** Intervals in [from, to) after a cursor, in delivery order of the history (start, then seq). */
+const PAGE_WHERE =
+  "WHERE start_ms >= ? AND start_ms < ? AND (start_ms > ? OR (start_ms = ? AND seq > ?)) ORDER BY start_ms, seq";
+function pageParams(f: HistoryFilter & { readonly after?: HistoryCursor | undefined }): number[] {
+  const after = f.after ?? { startMs: f.fromMs - 1, seq: Number.MAX_SAFE_INTEGER };
+  return [f.fromMs, f.toMs, after.startMs, after.startMs, after.seq];
+}
+
 /**
  * SQLite (WAL) storage: the interval history and the outbox, written in one transaction before
  * anything is published, so a crash or a broker outage loses nothing.
@@ -343,14 +351,9 @@ export class CountStore {
     intervals: IntervalCounts[];
     next: HistoryCursor | undefined;
   } {
-    const after = f.after ?? { startMs: f.fromMs - 1, seq: Number.MAX_SAFE_INTEGER };
     const rows = this.db
-      .prepare(
-        `SELECT seq, start_ms, body FROM intervals
-         WHERE start_ms >= ? AND start_ms < ? AND (start_ms > ? OR (start_ms = ? AND seq > ?))
-         ORDER BY start_ms, seq LIMIT ?`,
-      )
-      .all(f.fromMs, f.toMs, after.startMs, after.startMs, after.seq, f.limit + 1) as {
+      .prepare(`SELECT seq, start_ms, body FROM intervals ${PAGE_WHERE} LIMIT ?`)
+      .all(...pageParams(f), f.limit + 1) as {
       seq: number;
       start_ms: number;
       body: string;
@@ -368,17 +371,9 @@ export class CountStore {
   pageEnd(
     f: HistoryFilter & { readonly after?: HistoryCursor | undefined; readonly limit: number },
   ): HistoryCursor | undefined {
-    const after = f.after ?? { startMs: f.fromMs - 1, seq: Number.MAX_SAFE_INTEGER };
     const rows = this.db
-      .prepare(
-        `SELECT seq, start_ms FROM intervals
-         WHERE start_ms >= ? AND start_ms < ? AND (start_ms > ? OR (start_ms = ? AND seq > ?))
-         ORDER BY start_ms, seq LIMIT 2 OFFSET ?`,
-      )
-      .all(f.fromMs, f.toMs, after.startMs, after.startMs, after.seq, f.limit - 1) as {
-      seq: number;
-      start_ms: number;
-    }[];
+      .prepare(`SELECT seq, start_ms FROM intervals ${PAGE_WHERE} LIMIT 2 OFFSET ?`)
+      .all(...pageParams(f), f.limit - 1) as { seq: number; start_ms: number }[];
     return rows.length === 2 ? { startMs: rows[0]!.start_ms, seq: rows[0]!.seq } : undefined;
   }
 
