@@ -530,8 +530,6 @@ async function benchHistory(): Promise<void> {
     `/api/counts?from=${from}&limit=1000`,
     `/api/counts?from=${from}&limit=1000&format=csv`,
   ];
-  const only = process.env.HIST_Q;
-  if (only !== undefined) queries.splice(0, queries.length, queries[Number(only)]!);
   for (const polling of [false, true, false, true]) {
     const db = join(dir, `run-${Date.now()}.db`);
     copyFileSync(seed, db);
