@@ -186,7 +186,7 @@ export class WorkGate {
 }
 
 /** Share of the Node thread that history queries may take, all requests together. */
-export const HISTORY_CPU_SHARE = 0.1;
+export const HISTORY_CPU_SHARE = 0.05;
 
 /** Raw intervals of one page, rendered a chunk at a time through the gate. */
 async function* pageChunks(
