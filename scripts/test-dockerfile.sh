@@ -100,6 +100,7 @@ model: { id: yolox-nano, dir: /models, threads: 1 }
 lines:
   - { name: path, points: [[0.1, 0.6], [0.9, 0.6]], from: north, to: south }
 aggregation: { periodSec: 5 }
+privacy: { allowShortIntervals: true } # a test: intervals arrive within seconds
 storage: { path: /data/counts.db }
 mqtt: { url: "mqtt://127.0.0.1:$BROKER_PORT", baseTopic: city }
 EOF

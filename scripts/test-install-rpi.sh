@@ -88,6 +88,7 @@ model: { id: yolox-nano, dir: /var/lib/edge-counter/models, threads: 1 }
 lines:
   - { name: path, points: [[0.1, 0.6], [0.9, 0.6]], from: north, to: south }
 aggregation: { periodSec: 5 }
+privacy: { allowShortIntervals: true } # a test: intervals arrive within seconds
 storage: { path: /var/lib/edge-counter/counts.db }
 mqtt: { url: "mqtt://127.0.0.1:$BROKER_PORT", baseTopic: city }
 api: { host: 127.0.0.1, port: $API_PORT }
