@@ -7,5 +7,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // counters the tests start run the working tree's sources, never a dist/ left by `npm run build`
+    env: { COUNTER_FROM_SOURCE: "1" },
   },
 });

@@ -8,8 +8,8 @@ import sharp from "sharp";
 import { parseConfig } from "../edge/config/load.ts";
 import { LineCounter } from "../edge/count/line-counter.ts";
 import { ZoneCounter } from "../edge/count/zone-counter.ts";
-import { DEFAULT_COUNTED_CLASSES } from "../edge/detect/coco-labels.ts";
 import { computeGeometry } from "../edge/detect/letterbox.ts";
+import { detectorOptionsFrom } from "../edge/detect/load-detector.ts";
 import { loadManifest } from "../edge/detect/model-descriptor.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
 import type { Detection, FramePixels } from "../edge/domain/types.ts";
@@ -36,6 +36,10 @@ function stats(xs: number[]): { median: number; p90: number } {
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
   return { median: at(0.5), p90: at(0.9) };
 }
+const percentileOf = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+};
 const f = (v: number) => v.toFixed(2).padStart(7);
 
 async function framesAt(width: number, height: number): Promise<Buffer[]> {
@@ -67,17 +71,8 @@ async function benchDetect(): Promise<void> {
   );
   for (const id of ids) {
     const desc = manifest.models.find((m) => m.id === id)!;
-    const detector = await OnnxDetector.load({
-      model: id,
-      modelDir: MODEL_DIR,
-      threads: Number(args.threads),
-      graphOptimization: "all",
-      executionProviders: ["cpu"],
-      confidence: 0.3,
-      iou: 0.45,
-      classes: DEFAULT_COUNTED_CLASSES,
-      maxDetections: 300,
-    });
+    const model = benchConfig("detect", { source: "none.mp4" }, Number(args.threads), "unused.db").model;
+    const detector = await OnnxDetector.load(detectorOptionsFrom({ ...model, id, confidence: 0.3 }));
     for (const [w, h] of [
       [1280, 720],
       [1920, 1080],
@@ -268,7 +263,6 @@ async function benchPipeline(): Promise<void> {
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const { CounterRuntime } = await import("../edge/app/runtime.ts");
   const { createLogger } = await import("../edge/app/logger.ts");
   const dir = mkdtempSync(join(tmpdir(), "bench-pipe-"));
   const seconds = Number(args.seconds);
@@ -276,17 +270,9 @@ async function benchPipeline(): Promise<void> {
   console.log(
     `\n## pipeline: counter run on the PETS clip scaled to 720p and 1080p (H.264), ${seconds} s of video, model threads=${threads}`,
   );
-  const bare = await OnnxDetector.load({
-    model: "yolox-nano",
-    modelDir: MODEL_DIR,
-    threads,
-    graphOptimization: "all",
-    executionProviders: ["cpu"],
-    confidence: 0.2,
-    iou: 0.45,
-    classes: DEFAULT_COUNTED_CLASSES,
-    maxDetections: 300,
-  });
+  const bare = await OnnxDetector.load(
+    detectorOptionsFrom(benchConfig("bare", { source: "x.mp4" }, threads, join(dir, "bare.db")).model),
+  );
   const runs: number[] = [];
   for (let i = 0; i < 40; i++) {
     const t = performance.now();
@@ -298,32 +284,70 @@ async function benchPipeline(): Promise<void> {
   console.log(
     `bare yolox-nano inference, ${threads} thread(s): ${bareFps.toFixed(1)} fps (median ${stats(runs).median.toFixed(2)} ms)`,
   );
+  const { startCounter } = await import("../edge/app/run.ts");
+  const { monitorEventLoopDelay } = await import("node:perf_hooks");
+  const { get } = await import("node:http");
+  const { freePort } = await import("../test/helpers/brokers.ts");
+  /** One GET /health; milliseconds until the whole answer arrived. */
+  const health = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const t = performance.now();
+      get({ host: "127.0.0.1", port, path: "/health" }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(performance.now() - t));
+      }).on("error", reject);
+    });
   for (const [w, h] of [
     [1280, 720],
     [1920, 1080],
   ] as const) {
     const clip = petsClipH264(join(dir, `pets-${h}p.mp4`), w, h, ["-t", String((seconds * 10) / 7)]);
-    const config = benchConfig(
-      "bench",
-      { source: clip, mode: "replay", replayFps: 7 },
-      threads,
-      join(dir, `b${h}.db`),
-    );
-    const rt = new CounterRuntime(config, { log: createLogger("warn"), version: "bench" });
-    await rt.start();
-    let peakRss = 0;
-    const t0 = performance.now();
-    const c0 = cpuSeconds();
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
-    await rt.run();
-    const frames = (await rt.metrics.framesProcessed.get()).values[0]?.value ?? 0;
-    clearInterval(sampler);
-    const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds() - c0;
-    await rt.shutdown(0);
-    console.log(
-      `${h}p: ${frames} frames in ${wall.toFixed(1)} s = ${(frames / wall).toFixed(1)} fps processed (${(frames / wall / bareFps).toFixed(2)}x bare), CPU ${((cpu / wall) * 100).toFixed(0)} % of one core (node + ffmpeg), peak RSS ${(peakRss / 1048576).toFixed(0)} MB`,
-    );
+    for (const inference of ["main-thread", "worker"] as const) {
+      const port = await freePort();
+      const config = benchConfig(
+        "bench",
+        { source: clip, mode: "replay", replayFps: 7 },
+        threads,
+        join(dir, `b${h}-${inference}.db`),
+        { api: { enabled: true, port }, model: { id: "yolox-nano", dir: MODEL_DIR, threads, inference } },
+      );
+      let frames = 0;
+      const handle = await startCounter(config, {
+        log: createLogger("warn"),
+        version: "bench",
+        onFrame: () => {
+          frames++;
+        },
+      });
+      let peakRss = 0;
+      const t0 = performance.now();
+      const c0 = cpuSeconds();
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      // a client asking /health in a loop while counting, as a monitoring system would
+      const healthMs: number[] = [];
+      let counting = true;
+      const poller = (async () => {
+        while (counting) {
+          healthMs.push(await health(port));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await handle.done;
+      counting = false;
+      await poller;
+      loop.disable();
+      clearInterval(sampler);
+      const wall = (performance.now() - t0) / 1000;
+      const cpu = cpuSeconds() - c0;
+      console.log(
+        `${h}p, inference on the ${inference}: ${frames} frames in ${wall.toFixed(1)} s = ${(frames / wall).toFixed(1)} fps processed (${(frames / wall / bareFps).toFixed(2)}x bare), CPU ${((cpu / wall) * 100).toFixed(0)} % of one core (node + ffmpeg), peak RSS ${(peakRss / 1048576).toFixed(0)} MB`,
+      );
+      console.log(
+        `  event loop delay p99: ${(loop.percentile(99) / 1e6).toFixed(1)} ms (max ${(loop.max / 1e6).toFixed(1)}); /health while counting: median ${stats(healthMs).median.toFixed(1)} ms, p99 ${percentileOf(healthMs, 99).toFixed(1)} ms over ${healthMs.length} requests`,
+      );
+    }
   }
 }
 
@@ -495,6 +519,7 @@ async function benchHistory(): Promise<void> {
             framesCorrupt: 0,
             cameraStateChanges: 0,
             cameraDownSec: 0,
+            geometryChanged: false,
           },
           lines: ["a", "b"].flatMap((line) =>
             modes.flatMap((mode) => [

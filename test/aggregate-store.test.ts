@@ -184,6 +184,7 @@ function interval(startMs: number, n = 1): IntervalCounts {
       framesCorrupt: 0,
       cameraStateChanges: 0,
       cameraDownSec: 0,
+      geometryChanged: false,
     },
     lines: [{ line: "gate", from: "north", to: "south", mode: "pedestrian", count: n }],
     zones: [],

@@ -188,7 +188,7 @@ describe("config", () => {
       "d.yaml",
       {},
     );
-    expect(doc).toContain(`| \`model.confidence\` | number [0.01, 1] | \`${defaults.model.confidence}\` |`);
+    expect(doc).toContain(`| \`model.confidence\` | number [0.001, 1] | \`${defaults.model.confidence}\` |`);
     expect(doc).toContain(
       `| \`aggregation.periodSec\` | integer [1, 86400] | \`${defaults.aggregation.periodSec}\` |`,
     );

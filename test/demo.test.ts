@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { findModel } from "../edge/detect/model-descriptor.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
 import { counterProcess } from "./helpers/counter-process.ts";
 

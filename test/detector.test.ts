@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_COUNTED_CLASSES } from "../edge/detect/coco-labels.ts";
 import { loadManifest } from "../edge/detect/model-descriptor.ts";
 import { ModelLoadError } from "../edge/detect/model-file.ts";
 import { type DetectorOptions, OnnxDetector } from "../edge/detect/onnx-detector.ts";
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "../edge/detect/onnx-metadata.ts";
 import { ImageDecodeError } from "../edge/detect/preprocess.ts";
+import { DEFAULT_COUNTED_CLASSES } from "../edge/domain/classes.ts";
 import type { Detection } from "../edge/domain/types.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
 

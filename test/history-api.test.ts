@@ -31,6 +31,7 @@ function interval(i: number): IntervalCounts {
       framesCorrupt: 0,
       cameraStateChanges: 0,
       cameraDownSec: 0,
+      geometryChanged: false,
     },
     lines: [
       { line: "gate", from: "a", to: "b", mode: "pedestrian", count: i % 7 },

@@ -28,6 +28,7 @@ const interval: IntervalCounts = {
     framesCorrupt: 1,
     cameraStateChanges: 0,
     cameraDownSec: 0,
+    geometryChanged: false,
   },
   lines: [
     { line: "gate", from: "north", to: "south", mode: "pedestrian", count: 12 },

@@ -78,6 +78,7 @@ function interval(partial: boolean, lines: { name: string; from: string; to: str
       framesCorrupt: 0,
       cameraStateChanges: 0,
       cameraDownSec: 0,
+      geometryChanged: false,
     },
     lines: rows,
     zones: [

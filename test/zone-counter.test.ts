@@ -80,7 +80,7 @@ describe("zones", () => {
     expect(Object.fromEntries(counter.occupancy())).toEqual({ pedestrian: 1, cyclist: 1 });
   });
 
-  it("a track that ends inside leaves when it was last seen", () => {
+  it("a track that ends inside leaves when it was last seen, once nobody took it over", () => {
     const frames = [
       [at(1, 200, 200)],
       [at(1, 200, 200)],
@@ -88,9 +88,30 @@ describe("zones", () => {
       [at(1, 200, 200, { seen: false })],
       [],
       [],
+      [],
+      [],
+    ];
+    const { events, counter } = run(frames, { 5: [1] });
+    expect(summary(events)).toEqual(["enter:pedestrian@1", "exit:pedestrian:1s:pass"]);
+    // the exit carries the time it was last seen, although it is known only when the offer expires
+    expect(events[1]?.tsMs).toBe(2000);
+    expect(counter.size).toBe(0);
+  });
+
+  it("a visitor whose track ended is taken over by a successor born at the spot: one entry, one exit", () => {
+    const frames = [
+      [at(1, 200, 200)],
+      [at(1, 200, 200)],
+      [at(1, 200, 200)],
+      [at(1, 200, 200, { seen: false })],
+      [],
+      [at(2, 205, 200)],
+      [at(2, 205, 200)],
+      [at(2, 400, 200)],
+      [at(2, 400, 200)],
     ];
     const { events } = run(frames, { 5: [1] });
-    expect(summary(events)).toEqual(["enter:pedestrian@1", "exit:pedestrian:1s:pass"]);
+    expect(summary(events)).toEqual(["enter:pedestrian@1", "exit:pedestrian:7s:stay"]);
   });
 
   it("an ID switch inside is the same visitor: no second entry, dwell kept", () => {

@@ -36,6 +36,7 @@ interface Interval {
   corrupt: number;
   cameraChanges: number;
   cameraDownMs: number;
+  geometryChanged: boolean;
   readonly lineCounts: Map<string, number>;
   readonly zones: Map<string, ZoneAccumulator>;
 }
@@ -81,6 +82,7 @@ export class IntervalAggregator {
       corrupt: 0,
       cameraChanges: 0,
       cameraDownMs: 0,
+      geometryChanged: false,
       lineCounts: new Map(),
       zones: new Map(),
     };
@@ -193,6 +195,11 @@ export class IntervalAggregator {
     return { ...s, partial: true };
   }
 
+  /** Lines or zones were replaced at the start or end of the interval in progress. */
+  markGeometryChanged(): void {
+    this.current.geometryChanged = true;
+  }
+
   /** Shutdown: closes the intervals due and the current one as partial at `nowMs`. */
   close(nowMs: number): IntervalCounts[] {
     const closed = this.flush(nowMs);
@@ -270,6 +277,7 @@ export class IntervalAggregator {
         framesCorrupt: iv.corrupt,
         cameraStateChanges: iv.cameraChanges,
         cameraDownSec: round(iv.cameraDownMs / 1000),
+        geometryChanged: iv.geometryChanged,
       },
       lines,
       zones,

@@ -126,13 +126,11 @@ async function countDemo(
         [l.from, l.to],
         [l.to, l.from],
       ]) {
-        const modes = [...totals.entries()].filter(([k]) => k.startsWith(`${l.name}:${from}>${to}:`));
-        if (modes.length === 0)
+        const rows = totals.filter((r) => r.line === l.name && r.from === from && r.to === to);
+        if (rows.length === 0)
           lines.push(`${l.name.padEnd(13)} ${`${from} > ${to}`.padEnd(19)} ${"-".padEnd(13)} 0`);
-        for (const [k, n] of modes)
-          lines.push(
-            `${l.name.padEnd(13)} ${`${from} > ${to}`.padEnd(19)} ${k.split(":")[2]!.padEnd(13)} ${n}`,
-          );
+        for (const r of rows)
+          lines.push(`${l.name.padEnd(13)} ${`${from} > ${to}`.padEnd(19)} ${r.mode.padEnd(13)} ${r.count}`);
       }
     }
     const text = `${lines.join("\n")}\n`;

@@ -1,34 +1,42 @@
 import { readFile } from "node:fs/promises";
-import { DEFAULT_COUNTED_CLASSES } from "../detect/coco-labels.ts";
-import { type DetectorOptions, OnnxDetector } from "../detect/onnx-detector.ts";
+import { Value } from "@sinclair/typebox/value";
+import { ConfigError, formatPath } from "../config/load.ts";
+import { type ModelConfig, ModelSchema } from "../config/schema.ts";
+import type { Detector } from "../detect/detector.ts";
+import { loadDetector } from "../detect/load-detector.ts";
 import type { Detection } from "../domain/types.ts";
 
+/** Model options of the commands that run a detector; what is not given takes the schema's default. */
 export interface DetectorCliOptions {
   model: string;
   modelDir: string;
-  conf: string;
-  iou: string;
+  conf?: string;
+  iou?: string;
   classes?: string;
-  threads: string;
+  threads?: string;
 }
 
-export function detectorOptionsFrom(
+/** The command line's model options as a `model` configuration section (defaults from the schema). */
+export function modelConfigFrom(o: DetectorCliOptions, overrides: Partial<ModelConfig> = {}): ModelConfig {
+  const raw: Record<string, unknown> = { id: o.model, dir: o.modelDir, ...overrides };
+  if (o.conf !== undefined) raw.confidence = Number(o.conf);
+  if (o.iou !== undefined) raw.iou = Number(o.iou);
+  if (o.threads !== undefined) raw.threads = Number(o.threads);
+  if (o.classes !== undefined) raw.classes = o.classes.split(",").map((c) => c.trim());
+  const model = Value.Default(ModelSchema, raw);
+  const problems = [...Value.Errors(ModelSchema, model)].map(
+    (e) => `model.${formatPath(e.path)}: ${e.message}`,
+  );
+  if (problems.length > 0) throw new ConfigError("command line", problems);
+  return model as ModelConfig;
+}
+
+/** Loads the detector the command line describes; warnings go to stderr. */
+export function loadCliDetector(
   o: DetectorCliOptions,
-  overrides: Partial<DetectorOptions> = {},
-): DetectorOptions {
-  return {
-    model: o.model,
-    modelDir: o.modelDir,
-    threads: Number(o.threads),
-    graphOptimization: "all",
-    executionProviders: ["cpu"],
-    confidence: Number(o.conf),
-    iou: Number(o.iou),
-    classes: o.classes ? o.classes.split(",").map((c) => c.trim()) : DEFAULT_COUNTED_CLASSES,
-    maxDetections: 300,
-    warn: (m) => process.stderr.write(`warning: ${m}\n`),
-    ...overrides,
-  };
+  overrides: Partial<ModelConfig> = {},
+): Promise<Detector> {
+  return loadDetector(modelConfigFrom(o, overrides), (m) => process.stderr.write(`warning: ${m}\n`));
 }
 
 interface ImageResult {
@@ -44,7 +52,7 @@ export async function runDetect(
   images: string[],
   o: DetectorCliOptions & { json?: boolean },
 ): Promise<number> {
-  const detector = await OnnxDetector.load(detectorOptionsFrom(o));
+  const detector = await loadCliDetector(o);
   const results: ImageResult[] = [];
   for (const image of images) {
     try {
@@ -80,7 +88,7 @@ export async function runDetect(
         continue;
       }
       const dets = r.detections ?? [];
-      const t = r.timingsMs!;
+      const t = r.timingsMs ?? { preprocess: 0, inference: 0, postprocess: 0 };
       process.stdout.write(
         `${r.image}: ${dets.length} detections (prepare ${t.preprocess} ms, model ${t.inference} ms, post ${t.postprocess} ms)\n`,
       );

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { OnnxDetector } from "../detect/onnx-detector.ts";
 import { encodedImageSize } from "../detect/preprocess.ts";
 import {
   type ClassAp,
@@ -11,7 +10,7 @@ import {
   type ScoredBox,
 } from "../eval/detection-ap.ts";
 import { listImages, readCrowdRegions, readYoloLabels } from "../eval/yolo-dataset.ts";
-import { type DetectorCliOptions, detectorOptionsFrom } from "./detect-command.ts";
+import { type DetectorCliOptions, loadCliDetector, modelConfigFrom } from "./detect-command.ts";
 import { progressBar } from "./progress.ts";
 
 export interface EvalDetectOptions extends DetectorCliOptions {
@@ -34,11 +33,11 @@ export async function evaluateDetectDataset(
   o: EvalDetectOptions,
   showProgress: boolean,
 ): Promise<EvalDetectReport> {
-  const detector = await OnnxDetector.load(detectorOptionsFrom(o, { maxDetections: 100 }));
+  const detector = await loadCliDetector(o, { maxDetections: 100 });
   const images = listImages(o.images);
   if (images.length === 0) throw new Error(`no images in ${o.images}`);
   const labels = detector.info.labels;
-  const classNames = o.classes ? o.classes.split(",").map((c) => c.trim()) : detectorOptionsFrom(o).classes;
+  const classNames = modelConfigFrom(o).classes;
   const classIds = classNames.map((n) => labels.indexOf(n));
   const wanted = new Set(classIds);
   const groundTruth: LabelledBox[] = [];

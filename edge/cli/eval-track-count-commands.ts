@@ -4,7 +4,6 @@ import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
 import { ConfigError, formatPath } from "../config/load.ts";
 import { LineSchema } from "../config/schema.ts";
-import { OnnxDetector } from "../detect/onnx-detector.ts";
 import {
   type CountComparison,
   compareCounts,
@@ -14,7 +13,7 @@ import {
   runCountPipeline,
 } from "../eval/count-eval.ts";
 import { evaluateTracker } from "../eval/track-eval.ts";
-import { type DetectorCliOptions, detectorOptionsFrom } from "./detect-command.ts";
+import { type DetectorCliOptions, loadCliDetector } from "./detect-command.ts";
 import { progressBar } from "./progress.ts";
 
 /** Lines from a YAML file holding `lines:` as in a device configuration (other keys are ignored). */
@@ -72,7 +71,7 @@ export async function evaluateCounting(
 ): Promise<EvalCountReport> {
   const lines = o.lines ? readLinesFile(o.lines) : DEFAULT_EVAL_LINES;
   const truth = groundTruthCrossings(seqDir, lines);
-  const detector = await OnnxDetector.load(detectorOptionsFrom(o));
+  const detector = await loadCliDetector(o);
   const bar = showProgress ? progressBar("counting", " frames") : undefined;
   try {
     const run = await runCountPipeline(seqDir, detector, lines, {

@@ -4,6 +4,7 @@ import type { RunHandle } from "../app/run.ts";
 import { ConfigError, configWarnings, loadConfigFile } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
+import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
 import { Redactor, redactText } from "../domain/redact.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
@@ -47,12 +48,12 @@ function modelOptions(cmd: Command): Command {
     .addOption(
       new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
     )
-    .option("--iou <x>", "NMS IoU threshold", "0.45")
+    .option("--iou <x>", "NMS IoU threshold (default: model.iou's default)")
     .option(
       "--classes <list>",
-      "comma-separated class names to keep (default: person,bicycle,car,motorcycle,bus,truck)",
+      `comma-separated class names to keep (default: ${DEFAULT_COUNTED_CLASSES.join(",")})`,
     )
-    .option("--threads <n>", "inference threads, 0 = one per core", "0");
+    .option("--threads <n>", "inference threads, 0 = one per core (default: model.threads's default)");
 }
 
 async function exit(code: Promise<number> | number): Promise<void> {
@@ -181,7 +182,7 @@ modelOptions(
       "--lines <file>",
       "YAML file with `lines:` as in a device config (default: six lines at 25/50/75 % of the frame)",
     )
-    .option("--conf <x>", "detector confidence (the tracker's low-score floor)", "0.2")
+    .option("--conf <x>", "detector confidence, the tracker's low-score floor (default: model.confidence's)")
     .option("--json", "machine-readable output"),
 ).action(async (seqDir: string, o) => exit((await lazy.evalTrackCount()).runEvalCount(seqDir, o)));
 

@@ -1,6 +1,5 @@
 import { type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
-import { DEFAULT_COUNTED_CLASSES } from "../detect/coco-labels.ts";
-import { DEFAULT_MODE_OPTIONS } from "../track/mode-of-travel.ts";
+import { DEFAULT_COUNTED_CLASSES, DEFAULT_MODE_OF } from "../domain/classes.ts";
 
 /**
  * The one description of a device's configuration: TypeScript types, defaults and the JSON Schema
@@ -140,7 +139,7 @@ export const ModelSchema = Type.Object(
         "In order of preference; an unavailable one is skipped with a warning, CPU is the fallback",
     }),
     confidence: Type.Number({
-      minimum: 0.01,
+      minimum: 0.001,
       maximum: 1,
       default: 0.2,
       description:
@@ -157,6 +156,11 @@ export const ModelSchema = Type.Object(
       maximum: 1000,
       default: 300,
       description: "Per frame, after NMS",
+    }),
+    inference: oneOf(["worker", "main-thread"], {
+      default: "worker",
+      description:
+        "Where the model runs: in a worker thread, so that camera, API and MQTT never wait behind an inference, or on the Node thread",
     }),
   },
   strict,
@@ -247,7 +251,7 @@ export const CountingSchema = Type.Object(
         "Hysteresis: time on the new side after which a crossing counts, if the distance was not reached",
     }),
     modes: Type.Record(Type.String(), Type.String({ minLength: 1, pattern: "^[a-z][a-z0-9_-]*$" }), {
-      default: { ...DEFAULT_MODE_OPTIONS.modeOf },
+      default: { ...DEFAULT_MODE_OF },
       description:
         "Mode reported per detector class, e.g. car, bus and truck all as 'vehicle'. A person riding a bicycle is a cyclist.",
     }),

@@ -1,6 +1,6 @@
 import { type Anchor, anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
 import type { Crossing, Point, RoadUser } from "../domain/types.ts";
-import { Handover } from "./handover.ts";
+import { type PerTrack, TrackStates } from "./track-states.ts";
 
 export interface LineSpec {
   readonly name: string;
@@ -36,7 +36,7 @@ export const DEFAULT_LINE_OPTIONS: LineCounterOptions = {
 const FROM_TO = 1;
 const TO_FROM = 2;
 
-interface TrackLineState {
+interface TrackLineState extends PerTrack {
   /** Committed side: -1 the `from` side, +1 the `to` side, 0 not yet known. */
   side: -1 | 0 | 1;
   /** Side the anchor is on now, and since when without a break. */
@@ -54,7 +54,6 @@ interface TrackLineState {
   lastDistance: number;
   lastHeight: number;
   hasLast: boolean;
-  wasSeen: boolean;
 }
 
 /**
@@ -63,8 +62,7 @@ interface TrackLineState {
  * confirmed tracks count, each at most once per direction; crossing back counts the other direction.
  */
 export class LineCounter {
-  private readonly states = new Map<number, TrackLineState>();
-  private readonly handover: Handover<TrackLineState>;
+  private readonly states: TrackStates<TrackLineState>;
   private readonly out: Crossing[] = [];
 
   constructor(
@@ -72,53 +70,51 @@ export class LineCounter {
     readonly options: LineCounterOptions = DEFAULT_LINE_OPTIONS,
   ) {
     if (line.points.length < 2) throw new Error(`line ${line.name}: needs at least 2 points`);
-    this.handover = new Handover(options.handoverWindowSec * 1000);
+    this.states = new TrackStates(options.handoverWindowSec * 1000);
   }
 
   /** Crossings completed in this frame. `removedIds` are tracks the tracker ended. */
   update(users: readonly RoadUser[], tsMs: number, removedIds: readonly number[] = []): readonly Crossing[] {
     this.out.length = 0;
-    // An ended track's state may still wait in the handover for a successor; here it is freed.
-    for (const id of removedIds) this.states.delete(id);
+    for (const id of removedIds) this.states.end(id);
     for (const u of users) {
-      let s = this.states.get(u.trackId);
-      const a = anchorPoint(u.box, this.options.anchor);
-      const height = Math.max(1, u.box.y2 - u.box.y1);
       if (!u.seen) {
         // Lost near the line: the box is a prediction. Offer the state to a successor born nearby
         // (an ID switch at the line). Far from the line nothing can be double counted, and people
         // leaving and entering at the same frame edge must not merge.
-        if (s?.wasSeen && s.hasLast && s.lastDistance <= this.options.handoverRadius * s.lastHeight) {
-          this.handover.add(u.trackId, s.lastX, s.lastY, u.mode, tsMs, s);
-        }
-        if (s) s.wasSeen = false;
+        const s = this.states.get(u.trackId);
+        const nearLine = s?.hasLast && s.lastDistance <= this.options.handoverRadius * s.lastHeight;
+        this.states.lost(
+          u.trackId,
+          s && nearLine ? { x: s.lastX, y: s.lastY, mode: u.mode } : undefined,
+          tsMs,
+        );
         continue;
       }
+      const a = anchorPoint(u.box, this.options.anchor);
+      const height = Math.max(1, u.box.y2 - u.box.y1);
+      let s = this.states.seen(u.trackId);
       if (!s) {
         const radius = this.options.handoverRadius * height;
         const nearLine = sideOfPolyline(this.line.points, a.x, a.y).distance <= radius;
-        const taken = nearLine ? this.handover.take(a.x, a.y, u.mode, radius, tsMs) : undefined;
-        if (taken) this.states.delete(taken.trackId);
-        s = taken
-          ? { ...taken.state, wasSeen: true }
-          : {
-              side: 0,
-              observedSide: 0,
-              observedSinceMs: tsMs,
-              crossed: false,
-              counted: 0,
-              pending: 0,
-              lastX: 0,
-              lastY: 0,
-              lastDistance: 0,
-              lastHeight: 1,
-              hasLast: false,
-              wasSeen: true,
-            };
-        this.states.set(u.trackId, s);
-      } else if (!s.wasSeen) {
-        this.handover.drop(u.trackId);
-        s.wasSeen = true;
+        s = nearLine ? this.states.takeOver(u.trackId, a.x, a.y, u.mode, radius, tsMs) : undefined;
+        if (!s) {
+          s = {
+            side: 0,
+            observedSide: 0,
+            observedSinceMs: tsMs,
+            crossed: false,
+            counted: 0,
+            pending: 0,
+            lastX: 0,
+            lastY: 0,
+            lastDistance: 0,
+            lastHeight: 1,
+            hasLast: false,
+            wasSeen: true,
+          };
+          this.states.set(u.trackId, s);
+        }
       }
       this.step(s, a.x, a.y, height, tsMs);
       if (s.pending !== 0 && u.confirmed) {
@@ -126,7 +122,7 @@ export class LineCounter {
         s.pending = 0;
       }
     }
-    this.handover.prune(tsMs);
+    this.states.expire(tsMs);
     return this.out;
   }
 
@@ -187,6 +183,6 @@ export class LineCounter {
 
   /** Per-track state held (bounded by the live tracks plus the handover window). */
   get size(): number {
-    return this.states.size + this.handover.size;
+    return this.states.size;
   }
 }

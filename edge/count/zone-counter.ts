@@ -1,6 +1,6 @@
 import { type Anchor, anchorPoint, pointInPolygon } from "../domain/geometry.ts";
 import type { Mode, Point, RoadUser, ZoneEvent } from "../domain/types.ts";
-import { Handover } from "./handover.ts";
+import { type PerTrack, TrackStates } from "./track-states.ts";
 
 export interface ZoneSpec {
   readonly name: string;
@@ -25,7 +25,7 @@ export const DEFAULT_ZONE_OPTIONS: ZoneCounterOptions = {
   handoverWindowSec: 3,
 };
 
-interface TrackZoneState {
+interface TrackZoneState extends PerTrack {
   inside: boolean;
   /** Consecutive frames observed on the other side of the boundary than `inside` says. */
   streak: number;
@@ -34,7 +34,6 @@ interface TrackZoneState {
   mode: Mode;
   lastX: number;
   lastY: number;
-  wasSeen: boolean;
   /** Entry reported (only confirmed tracks are reported). */
   reported: boolean;
 }
@@ -45,8 +44,8 @@ interface TrackZoneState {
  * leaves at the time it was last seen.
  */
 export class ZoneCounter {
-  private readonly states = new Map<number, TrackZoneState>();
-  private readonly handover: Handover<TrackZoneState>;
+  private readonly states: TrackStates<TrackZoneState>;
+  private readonly ended: TrackZoneState[] = [];
   private readonly events: ZoneEvent[] = [];
   private readonly occupancyByMode = new Map<Mode, number>();
 
@@ -55,38 +54,32 @@ export class ZoneCounter {
     readonly options: ZoneCounterOptions = DEFAULT_ZONE_OPTIONS,
   ) {
     if (zone.polygon.length < 3) throw new Error(`zone ${zone.name}: needs at least 3 points`);
-    this.handover = new Handover(options.handoverWindowSec * 1000);
+    this.states = new TrackStates(options.handoverWindowSec * 1000);
   }
 
   update(users: readonly RoadUser[], tsMs: number, removedIds: readonly number[] = []): readonly ZoneEvent[] {
     this.events.length = 0;
+    // An ended track that no successor takes over left when it was last seen.
     for (const id of removedIds) {
-      const s = this.states.get(id);
-      // No successor took the visitor over while it was lost: it left when last seen.
+      const s = this.states.end(id);
       if (s?.inside && s.reported) this.exit(s, s.lastSeenMs);
-      this.states.delete(id);
-      this.handover.drop(id);
     }
     for (const u of users) {
-      let s = this.states.get(u.trackId);
       if (!u.seen) {
-        if (s?.wasSeen && s.inside) this.handover.add(u.trackId, s.lastX, s.lastY, u.mode, tsMs, s);
-        if (s) s.wasSeen = false;
+        const s = this.states.get(u.trackId);
+        this.states.lost(u.trackId, s?.inside ? { x: s.lastX, y: s.lastY, mode: u.mode } : undefined, tsMs);
         continue;
       }
       const a = anchorPoint(u.box, this.options.anchor);
       const inside = pointInPolygon(this.zone.polygon, a.x, a.y);
+      let s = this.states.seen(u.trackId);
       if (!s) {
         const height = Math.max(1, u.box.y2 - u.box.y1);
-        const taken = inside
-          ? this.handover.take(a.x, a.y, u.mode, this.options.handoverRadius * height, tsMs)
+        // An ID switch inside the zone: the same visitor, not a new entry.
+        s = inside
+          ? this.states.takeOver(u.trackId, a.x, a.y, u.mode, this.options.handoverRadius * height, tsMs)
           : undefined;
-        if (taken) {
-          // An ID switch inside the zone: the same visitor, not a new entry.
-          this.states.delete(taken.trackId);
-          s = taken.state;
-          s.wasSeen = true;
-        } else {
+        if (!s) {
           s = {
             inside: false,
             streak: 0,
@@ -98,11 +91,8 @@ export class ZoneCounter {
             wasSeen: true,
             reported: false,
           };
+          this.states.set(u.trackId, s);
         }
-        this.states.set(u.trackId, s);
-      } else if (!s.wasSeen) {
-        this.handover.drop(u.trackId);
-        s.wasSeen = true;
       }
       s.lastX = a.x;
       s.lastY = a.y;
@@ -131,7 +121,9 @@ export class ZoneCounter {
         });
       }
     }
-    this.handover.prune(tsMs);
+    this.ended.length = 0;
+    this.states.expire(tsMs, this.ended);
+    for (const s of this.ended) if (s.inside && s.reported) this.exit(s, s.lastSeenMs);
     return this.events;
   }
 
@@ -160,7 +152,7 @@ export class ZoneCounter {
   }
 
   get size(): number {
-    return this.states.size + this.handover.size;
+    return this.states.size;
   }
 }
 

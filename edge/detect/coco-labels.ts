@@ -81,13 +81,3 @@ export const COCO80_LABELS: readonly string[] = [
   "hair drier",
   "toothbrush",
 ];
-
-/** Classes the counter uses by default: road users. */
-export const DEFAULT_COUNTED_CLASSES: readonly string[] = [
-  "person",
-  "bicycle",
-  "car",
-  "motorcycle",
-  "bus",
-  "truck",
-];

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ModelDescriptor } from "./model-descriptor.ts";
 
@@ -22,6 +23,37 @@ export interface FetchResult {
   readonly sha256: string;
   /** False when a verified copy was already there. */
   readonly downloaded: boolean;
+}
+
+const MAX_REDIRECTS = 5;
+const IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * GET with redirects, on node:http(s) rather than fetch: Node 22's bundled fetch has crashed the
+ * process with an internal assertion when a server closed the connection at the end of a download.
+ */
+function httpGet(url: string, redirects = MAX_REDIRECTS): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const client = u.protocol === "https:" ? https : u.protocol === "http:" ? http : undefined;
+    if (!client) {
+      reject(new Error(`unsupported protocol ${u.protocol} (http: or https: expected)`));
+      return;
+    }
+    const req = client.get(u, (res) => {
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if (status >= 300 && status < 400 && location) {
+        res.resume();
+        if (redirects === 0) reject(new Error(`more than ${MAX_REDIRECTS} redirects`));
+        else resolve(httpGet(new URL(location, u).href, redirects - 1));
+        return;
+      }
+      resolve(res);
+    });
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
+    req.on("error", reject);
+  });
 }
 
 async function existingDigest(path: string): Promise<string | undefined> {
@@ -108,26 +140,29 @@ export async function fetchModel(
   const offline = () =>
     `\nWithout this download: copy ${model.file} (sha256 ${model.sha256}) into ${resolve(dir)}` +
     (options.hint ? `; ${options.hint}` : "");
-  let response: Response;
+  let response: IncomingMessage;
   try {
-    response = await fetch(url, { redirect: "follow" });
+    response = await httpGet(url);
   } catch (err) {
-    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new ModelFetchError(`cannot download ${model.id} from ${url}: ${cause}${offline()}`);
-  }
-  if (!response.ok || !response.body) {
     throw new ModelFetchError(
-      `cannot download ${model.id} from ${url}: HTTP ${response.status} ${response.statusText}${offline()}`,
+      `cannot download ${model.id} from ${url}: ${(err as Error).message}${offline()}`,
     );
   }
-  const lengthHeader = response.headers.get("content-length");
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status > 299) {
+    response.resume();
+    throw new ModelFetchError(
+      `cannot download ${model.id} from ${url}: HTTP ${status} ${response.statusMessage ?? ""}${offline()}`,
+    );
+  }
+  const lengthHeader = response.headers["content-length"];
   const total = lengthHeader ? Number(lengthHeader) : undefined;
   const temporary = `${target}.part-${process.pid}`;
   const hash = createHash("sha256");
   let received = 0;
   options.progress?.start(total);
   try {
-    const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    const body = response;
     body.on("data", (chunk: Buffer) => {
       hash.update(chunk);
       received += chunk.length;

@@ -4,6 +4,14 @@ import type { Detection, FramePixels } from "../domain/types.ts";
 import { Candidates } from "./candidates.ts";
 import { COCO80_LABELS } from "./coco-labels.ts";
 import { type DecodeParams, decodeOutputs, type OutputTensor, resolveLayout } from "./decode.ts";
+import type {
+  CaptureTarget,
+  Detector,
+  DetectorInfo,
+  DetectorOptions,
+  DetectTimings,
+  Size,
+} from "./detector.ts";
 import { computeGeometry, toSourceX, toSourceY } from "./letterbox.ts";
 import {
   licenseWarning,
@@ -17,45 +25,13 @@ import { nonMaxSuppression } from "./nms.ts";
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "./onnx-metadata.ts";
 import { Preprocessor } from "./preprocess.ts";
 
-export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
-export type ExecutionProviderName = "cpu" | "cuda" | "tensorrt";
-
-export interface DetectorOptions {
-  /** Manifest id or path to an .onnx file. */
-  readonly model: string;
-  readonly modelDir: string;
-  /** Intra-op threads; 0 lets ONNX Runtime choose (one per core). */
-  readonly threads: number;
-  readonly graphOptimization: GraphOptimization;
-  readonly executionProviders: readonly ExecutionProviderName[];
-  readonly confidence: number;
-  readonly iou: number;
-  /** Class names kept; everything else is dropped before NMS. */
-  readonly classes: readonly string[];
-  readonly maxDetections: number;
-  readonly warn?: (message: string) => void;
-}
-
-export interface DetectorInfo {
-  readonly id: string;
-  readonly path: string;
-  readonly license: string;
-  readonly layout: OutputLayout;
-  readonly inputName: string;
-  readonly inputWidth: number;
-  readonly inputHeight: number;
-  readonly labels: readonly string[];
-  readonly executionProviders: readonly string[];
-  /** Where the preprocessing and labels came from. */
-  readonly configuredFrom: "manifest" | "ultralytics-metadata" | "defaults";
-}
-
-/** Milliseconds spent in each part of the last `detect` call. */
-export interface DetectTimings {
-  preprocessMs: number;
-  inferenceMs: number;
-  postprocessMs: number;
-}
+export type {
+  DetectorInfo,
+  DetectorOptions,
+  DetectTimings,
+  ExecutionProviderName,
+  GraphOptimization,
+} from "./detector.ts";
 
 interface ModelSetup {
   readonly id: string;
@@ -70,7 +46,7 @@ interface ModelSetup {
 }
 
 /** A YOLO-family detector running on ONNX Runtime. Not re-entrant: await one `detect` before the next. */
-export class OnnxDetector {
+export class OnnxDetector implements Detector {
   readonly lastTimings: DetectTimings = { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
   private busy = false;
   private readonly candidates = new Candidates(1024);
@@ -87,7 +63,8 @@ export class OnnxDetector {
     private readonly inputTensor: ort.Tensor,
     private readonly params: DecodeParams,
     private readonly options: DetectorOptions,
-    private readonly preprocessSpec: Preprocess,
+    /** How frames are resized and padded for this model. */
+    readonly preprocess: Preprocess,
   ) {}
 
   static async load(options: DetectorOptions): Promise<OnnxDetector> {
@@ -143,6 +120,7 @@ export class OnnxDetector {
       labels,
       executionProviders: providers,
       configuredFrom: setup.configuredFrom,
+      runsIn: "main-thread",
     };
     return new OnnxDetector(info, session, preprocessor, inputTensor, params, options, setup.preprocess);
   }
@@ -151,10 +129,7 @@ export class OnnxDetector {
    * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
    * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.
    */
-  async detect(
-    pixels: FramePixels,
-    scene?: { readonly width: number; readonly height: number },
-  ): Promise<Detection[]> {
+  async detect(pixels: FramePixels, scene?: Size): Promise<Detection[]> {
     if (this.busy) throw new Error("OnnxDetector.detect called while a previous call is still running");
     this.busy = true;
     try {
@@ -199,29 +174,12 @@ export class OnnxDetector {
     }
   }
 
-  /**
-   * The frame size at which the model sees a `width` x `height` scene without further resizing: a
-   * capture stage that delivers raw RGB at this size spares the detector all decoding and scaling.
-   */
-  frameSizeFor(width: number, height: number): { width: number; height: number } {
-    const g = computeGeometry(
-      width,
-      height,
-      this.info.inputWidth,
-      this.info.inputHeight,
-      this.preprocessSpec.resize,
-      this.preprocessSpec.padPlacement,
-    );
-    return { width: g.resizedWidth, height: g.resizedHeight };
+  frameSizeFor(width: number, height: number): Size {
+    return modelFrameSize(this.info, this.preprocess, width, height);
   }
 
-  /** The box raw frames should be scaled into, so that preparing them needs no resize at all. */
-  captureTarget(): { width: number; height: number; stretch: boolean } {
-    return {
-      width: this.info.inputWidth,
-      height: this.info.inputHeight,
-      stretch: this.preprocessSpec.resize === "stretch",
-    };
+  captureTarget(): CaptureTarget {
+    return modelCaptureTarget(this.info, this.preprocess);
   }
 
   /** Runs the model alone on whatever the input tensor holds (for benchmarks). */
@@ -233,6 +191,35 @@ export class OnnxDetector {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * The frame size at which the model sees a `width` x `height` scene without further resizing: a
+ * capture stage that delivers raw RGB at this size spares the detector all decoding and scaling.
+ */
+export function modelFrameSize(
+  info: Pick<DetectorInfo, "inputWidth" | "inputHeight">,
+  preprocess: Preprocess,
+  width: number,
+  height: number,
+): Size {
+  const g = computeGeometry(
+    width,
+    height,
+    info.inputWidth,
+    info.inputHeight,
+    preprocess.resize,
+    preprocess.padPlacement,
+  );
+  return { width: g.resizedWidth, height: g.resizedHeight };
+}
+
+/** The box raw frames should be scaled into, so that preparing them needs no resize at all. */
+export function modelCaptureTarget(
+  info: Pick<DetectorInfo, "inputWidth" | "inputHeight">,
+  preprocess: Preprocess,
+): CaptureTarget {
+  return { width: info.inputWidth, height: info.inputHeight, stretch: preprocess.resize === "stretch" };
 }
 
 function asOutput(name: string, value: ort.OnnxValue | undefined, path: string): OutputTensor {

@@ -139,6 +139,11 @@ export interface IntervalQuality {
   readonly cameraStateChanges: number;
   /** Seconds the camera was down within the interval. */
   readonly cameraDownSec: number;
+  /**
+   * Lines or zones were replaced at this interval's start or end (set-up while counting): the
+   * interval is partial and all its counts were made with one geometry.
+   */
+  readonly geometryChanged: boolean;
 }
 
 /** The aggregate the device publishes: nothing per person, no ids, no boxes, no trajectories. */

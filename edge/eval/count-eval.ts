@@ -1,24 +1,15 @@
 import { join } from "node:path";
 import { decodeVideoFrames } from "../capture/ffmpeg.ts";
-import {
-  DEFAULT_LINE_OPTIONS,
-  LineCounter,
-  type LineCounterOptions,
-  type LineSpec,
-} from "../count/line-counter.ts";
-import type { OnnxDetector } from "../detect/onnx-detector.ts";
+import { DEFAULT_LINE_OPTIONS } from "../count/line-counter.ts";
+import { DEFAULT_ZONE_OPTIONS } from "../count/zone-counter.ts";
+import type { Detector } from "../detect/detector.ts";
 import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
-import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
-import { ModeOfTravel } from "../track/mode-of-travel.ts";
+import { Pipeline, type PipelineOptions, type RelativeLine, toLineSpec } from "../pipeline/pipeline.ts";
+import { DEFAULT_TRACKER_OPTIONS } from "../track/byte-tracker.ts";
+import { DEFAULT_MODE_OPTIONS } from "../track/mode-of-travel.ts";
 import { readGroundTruth, readSequence } from "./mot.ts";
 
-/** A counting line in relative coordinates (0..1), as in the device configuration. */
-export interface RelativeLine {
-  readonly name: string;
-  readonly points: readonly (readonly [number, number])[];
-  readonly from: string;
-  readonly to: string;
-}
+export type { RelativeLine };
 
 /** Vertical and horizontal lines at 25, 50 and 75 % of the frame, so any sequence can be scored. */
 export const DEFAULT_EVAL_LINES: readonly RelativeLine[] = [
@@ -42,15 +33,6 @@ export const DEFAULT_EVAL_LINES: readonly RelativeLine[] = [
   })),
 ];
 
-export function toPixels(line: RelativeLine, width: number, height: number): LineSpec {
-  return {
-    name: line.name,
-    from: line.from,
-    to: line.to,
-    points: line.points.map(([x, y]) => ({ x: x * width, y: y * height })),
-  };
-}
-
 /** Count per line and direction, keyed `line:from>to`. */
 export type DirectionCounts = Map<string, number>;
 
@@ -70,7 +52,7 @@ export function groundTruthCrossings(seqDir: string, lines: readonly RelativeLin
   }
   const counts: DirectionCounts = new Map();
   for (const rel of lines) {
-    const line = toPixels(rel, seq.width, seq.height);
+    const line = toLineSpec(rel, seq.width, seq.height);
     counts.set(key(line.name, line.from, line.to), 0);
     counts.set(key(line.name, line.to, line.from), 0);
     for (const path of paths.values()) {
@@ -116,25 +98,30 @@ export interface CountRun {
   readonly msPerFrame: { readonly detect: number; readonly trackAndCount: number };
 }
 
-/** The real pipeline on the sequence's video: detector, tracker, mode of travel, line counters. */
+/** The counter's default stage options, for a sequence that comes with no device configuration. */
+export const EVAL_PIPELINE_OPTIONS: PipelineOptions = {
+  tracker: DEFAULT_TRACKER_OPTIONS,
+  modes: DEFAULT_MODE_OPTIONS,
+  line: DEFAULT_LINE_OPTIONS,
+  zone: DEFAULT_ZONE_OPTIONS,
+  // one interval for the whole sequence: evaluation reads the crossings, not the intervals
+  aggregation: { deviceId: "eval", periodSec: 366 * 86_400, modes: [], maxFrameGapSec: 2 },
+};
+
+/** The counter's own pipeline on the sequence's video: detector, then `Pipeline.step` per frame. */
 export async function runCountPipeline(
   seqDir: string,
-  detector: OnnxDetector,
+  detector: Detector,
   lines: readonly RelativeLine[],
   options: {
-    tracker?: TrackerOptions;
-    line?: LineCounterOptions;
+    pipeline?: PipelineOptions;
     onFrame?: (i: number, total: number) => void;
   } = {},
 ): Promise<CountRun> {
   const seq = readSequence(seqDir);
   if (!seq.video) throw new Error(`${seqDir}: no video file to run the detector on`);
   const size = detector.frameSizeFor(seq.width, seq.height);
-  const tracker = new ByteTracker(options.tracker ?? DEFAULT_TRACKER_OPTIONS);
-  const modes = new ModeOfTravel();
-  const counters = lines.map(
-    (l) => new LineCounter(toPixels(l, seq.width, seq.height), options.line ?? DEFAULT_LINE_OPTIONS),
-  );
+  const pipeline = new Pipeline(options.pipeline ?? EVAL_PIPELINE_OPTIONS, { lines, zones: [] });
   const counts: DirectionCounts = new Map();
   for (const l of lines) {
     counts.set(key(l.name, l.from, l.to), 0);
@@ -153,15 +140,11 @@ export async function runCountPipeline(
       scene,
     );
     const t1 = performance.now();
-    const update = tracker.update(dets, tsMs);
-    const users = modes.update(update);
-    const removed = update.removed.map((t) => t.id);
-    for (const c of counters) {
-      for (const x of c.update(users, tsMs, removed)) {
-        const k = key(x.line, x.from, x.to);
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-        countsByMode.set(x.mode, (countsByMode.get(x.mode) ?? 0) + 1);
-      }
+    const result = pipeline.step({ tsMs, width: seq.width, height: seq.height }, dets);
+    for (const x of result.crossings) {
+      const k = key(x.line, x.from, x.to);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      countsByMode.set(x.mode, (countsByMode.get(x.mode) ?? 0) + 1);
     }
     trackMs += performance.now() - t1;
     detectMs += t1 - t0;

@@ -32,6 +32,10 @@ export const QualitySchema = Type.Object(
     framesCorrupt: Count,
     cameraStateChanges: Count,
     cameraDownSec: Type.Number({ minimum: 0 }),
+    geometryChanged: Type.Boolean({
+      description:
+        "Lines or zones were replaced at this interval's start or end; its counts were made with one geometry",
+    }),
   },
   { additionalProperties: false },
 );

@@ -298,7 +298,7 @@ export class CountStore {
       | undefined;
     if (!row) return undefined;
     this.clearOpenInterval();
-    return JSON.parse(row.value) as IntervalCounts;
+    return readCounts(row.value);
   }
 
   clearOpenInterval(): void {
@@ -340,7 +340,7 @@ export class CountStore {
     const rows = this.db
       .prepare("SELECT body FROM intervals WHERE start_ms >= ? AND start_ms < ? ORDER BY start_ms, seq")
       .all(q.fromMs ?? 0, q.toMs ?? Number.MAX_SAFE_INTEGER) as { body: string }[];
-    return rows.map((r) => JSON.parse(r.body) as IntervalCounts);
+    return rows.map((r) => readCounts(r.body));
   }
 
   /**
@@ -362,7 +362,7 @@ export class CountStore {
     const page = more ? rows.slice(0, f.limit) : rows;
     const last = page.at(-1);
     return {
-      intervals: page.map((r) => JSON.parse(r.body) as IntervalCounts),
+      intervals: page.map((r) => readCounts(r.body)),
       next: more && last ? { startMs: last.start_ms, seq: last.seq } : undefined,
     };
   }
@@ -474,4 +474,12 @@ export class CountStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** A stored interval; bodies written before `quality.geometryChanged` existed read as unchanged. */
+function readCounts(body: string): IntervalCounts {
+  const counts = JSON.parse(body) as IntervalCounts;
+  if (counts.quality.geometryChanged === undefined)
+    return { ...counts, quality: { ...counts.quality, geometryChanged: false } };
+  return counts;
 }

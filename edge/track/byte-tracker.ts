@@ -1,3 +1,4 @@
+import { familyOf } from "../domain/classes.ts";
 import { bufferedIou } from "../domain/geometry.ts";
 import type { Box, Detection, Point, Track, TrackState, TrackUpdate } from "../domain/types.ts";
 import { assignMinCost } from "./hungarian.ts";
@@ -25,8 +26,6 @@ export interface TrackerOptions {
    * tentative associations (buffered IoU), so fast objects at low frame rates still overlap their track.
    */
   readonly iouBuffer: number;
-  /** Labels in different families are never associated (a bicycle box never continues a person track). */
-  readonly families: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
@@ -39,14 +38,6 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   minHits: 3,
   lostBufferSec: 2,
   iouBuffer: 0.3,
-  families: {
-    person: "person",
-    bicycle: "two-wheeler",
-    motorcycle: "two-wheeler",
-    car: "vehicle",
-    bus: "vehicle",
-    truck: "vehicle",
-  },
 };
 
 // Noise model of ByteTrack (std 1/20 of the box height for position, 1/160 per frame for velocity),
@@ -231,7 +222,7 @@ export class ByteTracker {
     for (let i = 0; i < high.length; i++) {
       const d = high[i]!;
       if (usedHigh[i] || d.score < o.newTrackScore) continue;
-      const t = new TrackImpl(this.nextId++, d, tsMs, o.families[d.label] ?? d.label);
+      const t = new TrackImpl(this.nextId++, d, tsMs, familyOf(d.label));
       if (o.minHits <= 1) t.state = "confirmed";
       this.active.push(t);
     }
@@ -254,7 +245,6 @@ export class ByteTracker {
     onMatch: (t: TrackImpl, d: Detection) => void,
   ): void {
     if (tracks.length === 0 || dets.length === 0) return;
-    const families = this.options.families;
     const { edgeT, edgeD, edgeIou } = this;
     edgeT.length = 0;
     edgeD.length = 0;
@@ -264,7 +254,7 @@ export class ByteTracker {
       for (let di = 0; di < dets.length; di++) {
         if (used[di]) continue;
         const d = dets[di]!;
-        if ((families[d.label] ?? d.label) !== t.family) continue;
+        if (familyOf(d.label) !== t.family) continue;
         const v = bufferedIou(t.box, d.box, buffer);
         if (v >= minIou) {
           edgeT.push(ti);

@@ -1,10 +1,9 @@
+import { DEFAULT_MODE_OF, isPerson, isTwoWheeler } from "../domain/classes.ts";
 import type { Box, Mode, RoadUser, Track, TrackUpdate } from "../domain/types.ts";
 
 export interface ModeOptions {
   /** Mode per detector label for tracks that are not fused; e.g. map car, truck and bus to "vehicle". */
   readonly modeOf: Readonly<Record<string, Mode>>;
-  /** Mode of a person riding a bicycle / a motorcycle. */
-  readonly riderModeOf: Readonly<Record<string, Mode>>;
   /** Frames of riding-like co-movement needed before a person and a two-wheeler are fused. */
   readonly riderFrames: number;
   /** A two-wheeler slower than this many of its own box heights per second is parked. */
@@ -12,20 +11,10 @@ export interface ModeOptions {
 }
 
 export const DEFAULT_MODE_OPTIONS: ModeOptions = {
-  modeOf: {
-    person: "pedestrian",
-    bicycle: "cyclist",
-    motorcycle: "motorcyclist",
-    car: "car",
-    bus: "bus",
-    truck: "truck",
-  },
-  riderModeOf: { bicycle: "cyclist", motorcycle: "motorcyclist" },
+  modeOf: DEFAULT_MODE_OF,
   riderFrames: 3,
   parkedSpeed: 0.15,
 };
-
-const TWO_WHEELERS = new Set(["bicycle", "motorcycle"]);
 
 interface UserState {
   readonly user: { trackId: number; box: Box; mode: Mode; confirmed: boolean; seen: boolean };
@@ -83,8 +72,8 @@ export class ModeOfTravel {
     const wheels: Track[] = [];
     for (const t of u.tracks) {
       if (t.lastSeenMs !== u.tsMs) continue;
-      if (t.category === "person") persons.push(t);
-      else if (TWO_WHEELERS.has(t.category)) wheels.push(t);
+      if (isPerson(t.category)) persons.push(t);
+      else if (isTwoWheeler(t.category)) wheels.push(t);
     }
     for (const p of persons) {
       const ps = this.stateOf(p);
@@ -117,7 +106,7 @@ export class ModeOfTravel {
       user.box = t.box;
       user.confirmed = t.state === "confirmed" || t.state === "lost";
       user.seen = t.lastSeenMs === u.tsMs;
-      if (TWO_WHEELERS.has(t.category)) {
+      if (isTwoWheeler(t.category)) {
         // Absorbed by its rider or walker, parked, or possibly someone's bike not yet fused: not counted.
         if (
           s.partner !== undefined ||
@@ -126,12 +115,13 @@ export class ModeOfTravel {
         )
           continue;
       }
-      if (t.category === "person" && s.partner !== undefined && s.riding) {
+      if (isPerson(t.category) && s.partner !== undefined && s.riding) {
         const partner = u.tracks.find((x) => x.id === s.partner);
+        // a rider travels as their two-wheeler does (cyclist, motorcyclist), whatever `modeOf` renames
         user.mode =
-          (partner && this.options.riderModeOf[partner.category]) ??
-          this.options.modeOf.person ??
-          "pedestrian";
+          (partner && (this.options.modeOf[partner.category] ?? DEFAULT_MODE_OF[partner.category])) ??
+          this.options.modeOf[t.category] ??
+          t.category;
       } else {
         user.mode = this.options.modeOf[t.category] ?? t.category;
       }

@@ -1,0 +1,72 @@
+import type { Detection, FramePixels } from "../domain/types.ts";
+import type { OutputLayout } from "./model-descriptor.ts";
+
+export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
+export type ExecutionProviderName = "cpu" | "cuda" | "tensorrt";
+
+export interface DetectorOptions {
+  /** Manifest id or path to an .onnx file. */
+  readonly model: string;
+  readonly modelDir: string;
+  /** Intra-op threads; 0 lets ONNX Runtime choose (one per core). */
+  readonly threads: number;
+  readonly graphOptimization: GraphOptimization;
+  readonly executionProviders: readonly ExecutionProviderName[];
+  readonly confidence: number;
+  readonly iou: number;
+  /** Class names kept; everything else is dropped before NMS. */
+  readonly classes: readonly string[];
+  readonly maxDetections: number;
+  readonly warn?: (message: string) => void;
+}
+
+export interface DetectorInfo {
+  readonly id: string;
+  readonly path: string;
+  readonly license: string;
+  readonly layout: OutputLayout;
+  readonly inputName: string;
+  readonly inputWidth: number;
+  readonly inputHeight: number;
+  readonly labels: readonly string[];
+  readonly executionProviders: readonly string[];
+  /** Where the preprocessing and labels came from. */
+  readonly configuredFrom: "manifest" | "ultralytics-metadata" | "defaults";
+  /** Where inference runs: on the Node thread, or in a worker thread beside it. */
+  readonly runsIn: "main-thread" | "worker";
+}
+
+/** Milliseconds spent in each part of the last `detect` call. */
+export interface DetectTimings {
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+export interface Size {
+  readonly width: number;
+  readonly height: number;
+}
+
+/** The size raw frames should be scaled to so that preparing them needs no resize at all. */
+export interface CaptureTarget extends Size {
+  readonly stretch: boolean;
+}
+
+/**
+ * What the rest of the counter sees of a detector: pixels in, detections in scene pixels out.
+ * Not re-entrant: await one `detect` before the next.
+ */
+export interface Detector {
+  readonly info: DetectorInfo;
+  readonly lastTimings: DetectTimings;
+  /**
+   * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
+   * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.
+   */
+  detect(pixels: FramePixels, scene?: Size): Promise<Detection[]>;
+  /** The frame size at which the model sees a `width` x `height` scene without further resizing. */
+  frameSizeFor(width: number, height: number): Size;
+  captureTarget(): CaptureTarget;
+  release(): Promise<void>;
+}

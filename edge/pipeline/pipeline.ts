@@ -1,0 +1,296 @@
+import { type AggregatorOptions, IntervalAggregator } from "../aggregate/aggregator.ts";
+import type { Config } from "../config/schema.ts";
+import {
+  DEFAULT_LINE_OPTIONS,
+  LineCounter,
+  type LineCounterOptions,
+  type LineSpec,
+} from "../count/line-counter.ts";
+import {
+  DEFAULT_ZONE_OPTIONS,
+  ZoneCounter,
+  type ZoneCounterOptions,
+  type ZoneSpec,
+} from "../count/zone-counter.ts";
+import type { Crossing, Detection, IntervalCounts, Mode, RoadUser, ZoneEvent } from "../domain/types.ts";
+import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
+import { DEFAULT_MODE_OPTIONS, ModeOfTravel, type ModeOptions } from "../track/mode-of-travel.ts";
+
+type RelativePoints = readonly (readonly [number, number])[];
+
+/** A counting line in relative coordinates (0..1), as in the device configuration. */
+export interface RelativeLine {
+  readonly name: string;
+  readonly points: RelativePoints;
+  readonly from: string;
+  readonly to: string;
+}
+
+export interface RelativeZone {
+  readonly name: string;
+  readonly polygon: RelativePoints;
+  readonly dwellThresholdSec: number;
+}
+
+/** Lines and zones as configured: relative 0..1 coordinates, independent of the frame size. */
+export interface Geometry {
+  readonly lines: readonly RelativeLine[];
+  readonly zones: readonly RelativeZone[];
+}
+
+export interface PipelineOptions {
+  readonly tracker: TrackerOptions;
+  readonly modes: ModeOptions;
+  readonly line: LineCounterOptions;
+  readonly zone: ZoneCounterOptions;
+  readonly aggregation: Omit<AggregatorOptions, "lines" | "zones">;
+}
+
+/** What one frame produced. Owned by the pipeline and overwritten by the next `step`. */
+export interface FrameResult {
+  /** Road users after this frame (live positions; never leave the process). */
+  readonly users: readonly RoadUser[];
+  readonly crossings: readonly Crossing[];
+  readonly zoneEvents: readonly ZoneEvent[];
+  /** Road users inside each zone after this frame, per mode. */
+  readonly occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>;
+  /** Intervals this frame closed, oldest first. */
+  readonly intervals: readonly IntervalCounts[];
+  /** Tentative, confirmed and lost tracks. */
+  readonly activeTracks: number;
+}
+
+/** The frame's time and the size of the scene its detections' boxes refer to. */
+export interface FrameInfo {
+  readonly tsMs: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+export function toLineSpec(line: RelativeLine, width: number, height: number): LineSpec {
+  return { name: line.name, from: line.from, to: line.to, points: toPixels(line.points, width, height) };
+}
+
+export function toZoneSpec(zone: RelativeZone, width: number, height: number): ZoneSpec {
+  return {
+    name: zone.name,
+    dwellThresholdSec: zone.dwellThresholdSec,
+    polygon: toPixels(zone.polygon, width, height),
+  };
+}
+
+function toPixels(points: RelativePoints, width: number, height: number) {
+  return points.map(([x, y]) => ({ x: x * width, y: y * height }));
+}
+
+/** The modes every interval reports, with zeros: the configured ones. */
+export function reportedModes(config: Config): Mode[] {
+  return [...new Set(Object.values(config.counting.modes))];
+}
+
+/** Aggregation settings of a device configuration (also used by `simulate`). */
+export function aggregationOptionsFrom(config: Config): PipelineOptions["aggregation"] {
+  return {
+    deviceId: config.device.id,
+    periodSec: config.aggregation.periodSec,
+    minDwellVisitors: config.privacy.minDwellVisitors,
+    modes: reportedModes(config),
+    // a gap of three frames, at least 2 s, is a stall, not observed time
+    maxFrameGapSec: Math.max(2, 3 / config.camera.fps),
+  };
+}
+
+/** The one place a device configuration becomes stage options. */
+export function pipelineOptionsFrom(config: Config): PipelineOptions {
+  const c = config.counting;
+  return {
+    tracker: {
+      ...DEFAULT_TRACKER_OPTIONS,
+      lostBufferSec: config.tracker.lostBufferSec,
+      minHits: config.tracker.minHits,
+    },
+    modes: { ...DEFAULT_MODE_OPTIONS, modeOf: c.modes },
+    line: {
+      ...DEFAULT_LINE_OPTIONS,
+      anchor: c.anchor,
+      minDistance: c.minCrossingDistance,
+      minSideSec: c.minCrossingSec,
+    },
+    zone: { ...DEFAULT_ZONE_OPTIONS, anchor: c.anchor },
+    aggregation: aggregationOptionsFrom(config),
+  };
+}
+
+/**
+ * The counting core, pure: detections of one frame in, crossings, zone events and closed intervals
+ * out. tracker -> mode of travel -> line and zone counters -> interval aggregator. No I/O, no
+ * timers, no clock: time comes with the frames (and with `flush` for the live wall clock).
+ * Lines and zones are turned into pixels once per frame size, and can be replaced while running:
+ * the tracker keeps its tracks, lines and zones left as they were keep their counting state, and
+ * the interval is split at the change with both parts flagged.
+ */
+export class Pipeline {
+  private readonly tracker: ByteTracker;
+  private readonly modes: ModeOfTravel;
+  private geometry: Geometry;
+  private lineCounters: LineCounter[] = [];
+  private zoneCounters: ZoneCounter[] = [];
+  private sizedFor = { width: 0, height: 0 };
+  private aggregator: IntervalAggregator | undefined;
+  private readonly removedIds: number[] = [];
+  private readonly crossings: Crossing[] = [];
+  private readonly zoneEvents: ZoneEvent[] = [];
+  private readonly occupancy = new Map<string, ReadonlyMap<Mode, number>>();
+  private readonly closed: IntervalCounts[] = [];
+  private readonly result: {
+    users: readonly RoadUser[];
+    crossings: readonly Crossing[];
+    zoneEvents: readonly ZoneEvent[];
+    occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>;
+    intervals: readonly IntervalCounts[];
+    activeTracks: number;
+  };
+  private lastTsMs: number | undefined;
+
+  constructor(
+    private readonly options: PipelineOptions,
+    geometry: Geometry,
+  ) {
+    this.tracker = new ByteTracker(options.tracker);
+    this.modes = new ModeOfTravel(options.modes);
+    this.geometry = geometry;
+    this.result = {
+      users: [],
+      crossings: this.crossings,
+      zoneEvents: this.zoneEvents,
+      occupancy: this.occupancy,
+      intervals: this.closed,
+      activeTracks: 0,
+    };
+  }
+
+  static fromConfig(config: Config): Pipeline {
+    return new Pipeline(pipelineOptionsFrom(config), config);
+  }
+
+  /** Starts the first interval at `startMs` (else at the first frame). */
+  begin(startMs: number): void {
+    if (!this.aggregator) this.aggregator = this.newAggregator(startMs);
+  }
+
+  get started(): boolean {
+    return this.aggregator !== undefined;
+  }
+
+  step(frame: FrameInfo, detections: readonly Detection[]): FrameResult {
+    const agg = this.aggregatorAt(frame.tsMs);
+    if (frame.width !== this.sizedFor.width || frame.height !== this.sizedFor.height) {
+      this.sizedFor = { width: frame.width, height: frame.height };
+      this.buildCounters();
+    }
+    const update = this.tracker.update(detections, frame.tsMs);
+    const users = this.modes.update(update);
+    this.removedIds.length = 0;
+    for (const r of update.removed) this.removedIds.push(r.id);
+    this.crossings.length = 0;
+    for (const l of this.lineCounters)
+      for (const x of l.update(users, frame.tsMs, this.removedIds)) this.crossings.push(x);
+    this.zoneEvents.length = 0;
+    this.occupancy.clear();
+    for (const z of this.zoneCounters) {
+      for (const e of z.update(users, frame.tsMs, this.removedIds)) this.zoneEvents.push(e);
+      this.occupancy.set(z.zone.name, z.occupancy());
+    }
+    this.setClosed(agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy));
+    this.lastTsMs = frame.tsMs;
+    this.result.users = users;
+    this.result.activeTracks = update.tracks.length;
+    return this.result;
+  }
+
+  /**
+   * Replaces lines and zones from `tsMs` on. The interval in progress is closed there and a new one
+   * begins, so counts made with the old geometry never mix with the new; both parts are partial and
+   * carry `quality.geometryChanged`. Tracks are kept; counting state starts afresh on new or moved
+   * lines and zones, and carries on for the unchanged ones.
+   */
+  replaceGeometry(geometry: Geometry, tsMs: number): IntervalCounts[] {
+    this.geometry = geometry;
+    if (this.sizedFor.width > 0) this.buildCounters();
+    if (!this.aggregator) return [];
+    const closed = this.aggregator.flush(tsMs);
+    this.aggregator.markGeometryChanged();
+    for (const iv of this.aggregator.close(tsMs)) closed.push(iv);
+    this.aggregator = this.newAggregator(tsMs);
+    this.aggregator.markGeometryChanged();
+    return closed;
+  }
+
+  get currentGeometry(): Geometry {
+    return this.geometry;
+  }
+
+  /** Live wall clock: closes the intervals due at `nowMs` even when no frame arrives. */
+  flush(nowMs: number): IntervalCounts[] {
+    return this.aggregator?.flush(nowMs) ?? [];
+  }
+
+  /** The interval in progress, as observed so far (for power-loss checkpoints). */
+  snapshot(nowMs: number): IntervalCounts | undefined {
+    return this.aggregator?.snapshot(nowMs);
+  }
+
+  /** Observation ends at `endMs`: the intervals due and the open one (partial). */
+  close(endMs: number): IntervalCounts[] {
+    return this.aggregator?.close(endMs) ?? [];
+  }
+
+  cameraChanged(up: boolean, tsMs: number): IntervalCounts[] {
+    return this.aggregator?.cameraChanged(up, tsMs) ?? [];
+  }
+
+  addDroppedFrames(n: number, tsMs: number): void {
+    this.aggregatorAt(tsMs).addDroppedFrames(n);
+  }
+
+  addCorruptFrames(n: number, tsMs: number): void {
+    this.aggregatorAt(tsMs).addCorruptFrames(n);
+  }
+
+  /** Time of the last frame stepped, if any. */
+  get lastFrameMs(): number | undefined {
+    return this.lastTsMs;
+  }
+
+  private aggregatorAt(tsMs: number): IntervalAggregator {
+    if (!this.aggregator) this.aggregator = this.newAggregator(tsMs);
+    return this.aggregator;
+  }
+
+  private newAggregator(startMs: number): IntervalAggregator {
+    return new IntervalAggregator(
+      { ...this.options.aggregation, lines: this.geometry.lines, zones: this.geometry.zones },
+      startMs,
+    );
+  }
+
+  /** Counters for the current geometry; one whose line or zone is unchanged keeps its state. */
+  private buildCounters(): void {
+    const { width, height } = this.sizedFor;
+    const lines = new Map(this.lineCounters.map((c) => [JSON.stringify(c.line), c]));
+    const zones = new Map(this.zoneCounters.map((c) => [JSON.stringify(c.zone), c]));
+    this.lineCounters = this.geometry.lines.map((l) => {
+      const spec = toLineSpec(l, width, height);
+      return lines.get(JSON.stringify(spec)) ?? new LineCounter(spec, this.options.line);
+    });
+    this.zoneCounters = this.geometry.zones.map((z) => {
+      const spec = toZoneSpec(z, width, height);
+      return zones.get(JSON.stringify(spec)) ?? new ZoneCounter(spec, this.options.zone);
+    });
+  }
+
+  private setClosed(intervals: readonly IntervalCounts[]): void {
+    this.closed.length = 0;
+    for (const iv of intervals) this.closed.push(iv);
+  }
+}

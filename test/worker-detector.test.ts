@@ -1,0 +1,80 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { decodeVideoFrames } from "../edge/capture/ffmpeg.ts";
+import type { DetectorOptions } from "../edge/detect/detector.ts";
+import { ModelLoadError } from "../edge/detect/model-file.ts";
+import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
+import { ImageDecodeError } from "../edge/detect/preprocess.ts";
+import { WorkerDetector } from "../edge/detect/worker-detector.ts";
+import { DEFAULT_COUNTED_CLASSES } from "../edge/domain/classes.ts";
+import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
+
+const options = (over: Partial<DetectorOptions> = {}): DetectorOptions => ({
+  model: "yolox-nano",
+  modelDir: MODEL_DIR,
+  threads: 1,
+  graphOptimization: "all",
+  executionProviders: ["cpu"],
+  confidence: 0.2,
+  iou: 0.45,
+  classes: DEFAULT_COUNTED_CLASSES,
+  maxDetections: 300,
+  ...over,
+});
+
+const clip = dataPath("pets09-s2l1/pets09-s2l1.avi");
+
+describeWithAssets("inference in a worker thread", [modelPath("yolox_nano.onnx"), clip], () => {
+  let inThread: OnnxDetector;
+  let worker: WorkerDetector;
+  beforeAll(async () => {
+    [inThread, worker] = await Promise.all([OnnxDetector.load(options()), WorkerDetector.load(options())]);
+  });
+  afterAll(async () => {
+    await inThread?.release();
+    await worker?.release();
+  });
+
+  it("says where it runs and describes the same model", () => {
+    expect(worker.info.runsIn).toBe("worker");
+    expect(inThread.info.runsIn).toBe("main-thread");
+    expect({ ...worker.info, runsIn: "main-thread" }).toEqual(inThread.info);
+    expect(worker.captureTarget()).toEqual(inThread.captureTarget());
+    expect(worker.frameSizeFor(768, 576)).toEqual(inThread.frameSizeFor(768, 576));
+  });
+
+  it("returns exactly the in-thread detections, frame by frame, on raw video frames", async () => {
+    const size = inThread.frameSizeFor(768, 576);
+    const scene = { width: 768, height: 576 };
+    let frames = 0;
+    let detections = 0;
+    for await (const rgb of decodeVideoFrames(clip, size.width, size.height)) {
+      const pixels = { kind: "rgb" as const, data: rgb, width: size.width, height: size.height };
+      const a = await inThread.detect(pixels, scene);
+      const b = await worker.detect(pixels, scene);
+      expect(b).toEqual(a);
+      detections += a.length;
+      if (++frames === 40) break;
+    }
+    expect(frames).toBe(40);
+    expect(detections).toBeGreaterThan(40 * 3);
+    expect(worker.lastTimings.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it("a frame that cannot be decoded is an ImageDecodeError on this side too, and the worker goes on", async () => {
+    const broken = { kind: "encoded" as const, data: Buffer.from("not a jpeg at all") };
+    await expect(worker.detect(broken)).rejects.toBeInstanceOf(ImageDecodeError);
+    const size = inThread.frameSizeFor(768, 576);
+    const black = { kind: "rgb" as const, data: Buffer.alloc(size.width * size.height * 3), ...size };
+    await expect(worker.detect(black)).resolves.toEqual([]);
+  });
+
+  it("a missing model is a ModelLoadError naming the file, as from the in-thread detector", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "no-model-"));
+    const err = await WorkerDetector.load(options({ modelDir: empty })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as Error).message).toContain(join(empty, "yolox_nano.onnx"));
+  });
+});
