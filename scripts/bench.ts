@@ -330,7 +330,10 @@ async function benchPipeline(): Promise<void> {
       let counting = true;
       const poller = (async () => {
         while (counting) {
-          healthMs.push(await health(port));
+          // the API closes when a replay ends: the request in flight then fails, which ends the loop
+          const ms = await health(port).catch(() => undefined);
+          if (ms === undefined) break;
+          healthMs.push(ms);
           await new Promise((r) => setTimeout(r, 20));
         }
       })();

@@ -212,11 +212,15 @@ export class CountOutput {
     await this.publisher.publishStatus(this.statusMessage(true)).catch(() => {});
   }
 
-  /** Waits (up to `timeoutMs`) for the outbox to drain; for shutdown and tests. */
+  /**
+   * Waits (up to `timeoutMs`) for the outbox to drain; for shutdown and tests. With MQTT switched
+   * off nothing drains: it answers at once.
+   */
   async drained(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       if (this.outboxDepth() === 0) return true;
+      if (!this.publisher) return false;
       this.delivery?.kick();
       await new Promise((r) => setTimeout(r, 50));
     }
