@@ -12,8 +12,8 @@ import { computeGeometry } from "../edge/detect/letterbox.ts";
 import { detectorOptionsFrom } from "../edge/detect/load-detector.ts";
 import { loadManifest } from "../edge/detect/model-descriptor.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
+import { seededRandom } from "../edge/domain/random.ts";
 import type { Detection, FramePixels } from "../edge/domain/types.ts";
-import { seededRandom } from "../edge/eval/mot.ts";
 import { ByteTracker } from "../edge/track/byte-tracker.ts";
 import { ModeOfTravel } from "../edge/track/mode-of-travel.ts";
 

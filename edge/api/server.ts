@@ -1,9 +1,34 @@
 import { timingSafeEqual } from "node:crypto";
-import Fastify, { type FastifyInstance } from "fastify";
-import type { RuntimeView } from "../app/runtime.ts";
-import { redactConfig } from "../config/load.ts";
-import { Redactor } from "../domain/redact.ts";
-import { registerHistoryRoute } from "./history.ts";
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import type { SourceState } from "../capture/source.ts";
+import type { StatusMessage } from "../publish/messages.ts";
+import { type HistorySource, registerHistoryRoute } from "./history.ts";
+
+/** What the local API reads from a running counter: aggregates and health only, never frames. */
+export interface ApiSource {
+  readonly history: HistorySource;
+  /** The loaded model's id, or null while none is loaded. */
+  model(): string | null;
+  camera(): SourceState | undefined;
+  broker(): { readonly enabled: boolean; readonly connected: boolean; readonly lastError: string | null };
+  databaseError(): string | null;
+  outboxDepth(): number;
+  /** Prometheus exposition text. */
+  metrics(): Promise<{ readonly contentType: string; readonly text: string }>;
+  /** The retained status message as it would be published now. */
+  status(): StatusMessage;
+  /** The configuration with every secret shown as `***`. */
+  redactedConfig(): unknown;
+}
+
+export interface ApiOptions {
+  readonly source: ApiSource;
+  /** Bind address: off loopback, every route but /health needs `token`. */
+  readonly host: string;
+  readonly token: string | undefined;
+  /** The last guard on every response (camera errors quote URLs; no credential may show). */
+  readonly redact: (text: string) => string;
+}
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
@@ -13,44 +38,35 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/**
- * The local API (built, not listening: the caller listens). Bound to loopback by default; on any
- * other address every route but /health needs the bearer token. Serves aggregates only.
- */
-export function buildApi(view: RuntimeView): FastifyInstance {
-  const { config } = view;
-  // on close, open connections are dropped: a slow history download must not hold up a shutdown
-  const app = Fastify({ logger: false, forceCloseConnections: true });
-  // the last guard on the way out: camera errors quote URLs, and nothing here may show a credential
-  const redactor = Redactor.for(config);
+/** The routes of the local API as a fastify plugin: /health, /metrics, /api/status, /api/config, /api/counts. */
+export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
+  const { source } = o;
   app.addHook("onSend", async (_req, _reply, payload) =>
-    typeof payload === "string" ? redactor.text(payload) : payload,
+    typeof payload === "string" ? o.redact(payload) : payload,
   );
-  const needsToken = !LOOPBACK.has(config.api.host);
-  if (needsToken) {
+  if (!LOOPBACK.has(o.host)) {
     app.addHook("onRequest", async (req, reply) => {
       if (req.url === "/health" || req.url.startsWith("/health?")) return;
-      if (!config.api.token || !tokenMatches(req.headers.authorization, config.api.token)) {
+      if (!o.token || !tokenMatches(req.headers.authorization, o.token)) {
         await reply.code(401).header("www-authenticate", "Bearer").send({ error: "bearer token required" });
       }
     });
   }
 
   app.get("/health", async (_req, reply) => {
-    const camera = view.camera();
-    const database = view.output.storageError === null ? "ok" : "error";
-    const broker = !config.mqtt.enabled
-      ? "disabled"
-      : view.output.brokerConnected
-        ? "connected"
-        : "disconnected";
-    const ready = view.modelLoaded() !== null && camera?.state === "up";
+    const camera = source.camera();
+    const model = source.model();
+    const databaseError = source.databaseError();
+    const database = databaseError === null ? "ok" : "error";
+    const b = source.broker();
+    const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";
+    const ready = model !== null && camera?.state === "up";
     const body = {
       status:
         ready && database === "ok" && broker !== "disconnected" ? "ok" : ready ? "degraded" : "not-ready",
       live: true,
       ready,
-      model: view.modelLoaded(),
+      model,
       camera: camera
         ? {
             state: camera.state,
@@ -59,27 +75,27 @@ export function buildApi(view: RuntimeView): FastifyInstance {
             restarts: camera.restarts,
           }
         : null,
-      broker: { state: broker, lastError: view.output.brokerError },
-      database: { state: database, error: view.output.storageError },
-      outboxDepth: view.output.outboxDepth(),
+      broker: { state: broker, lastError: b.lastError },
+      database: { state: database, error: databaseError },
+      outboxDepth: source.outboxDepth(),
     };
     return reply.code(ready ? 200 : 503).send(body);
   });
 
   app.get("/metrics", async (_req, reply) => {
-    view.metrics.outboxDepth.set(view.output.outboxDepth());
-    return reply
-      .header("content-type", view.metrics.registry.contentType)
-      .send(await view.metrics.registry.metrics());
+    const m = await source.metrics();
+    return reply.header("content-type", m.contentType).send(m.text);
   });
 
-  registerHistoryRoute(app, {
-    deviceId: config.device.id,
-    database: () => view.output.database,
-    databaseError: () => view.output.storageError,
-  });
+  registerHistoryRoute(app, source.history);
+  app.get("/api/status", async () => source.status());
+  app.get("/api/config", async () => source.redactedConfig());
+};
 
-  app.get("/api/status", async () => view.output.statusMessage(true));
-  app.get("/api/config", async () => redactConfig(config));
+/** The local API (built, not listening: the caller listens). Serves aggregates only. */
+export function buildApi(options: ApiOptions): FastifyInstance {
+  // on close, open connections are dropped: a slow history download must not hold up a shutdown
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  void app.register(counterApi, options);
   return app;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { buildApi } from "../api/server.ts";
 import type { Config } from "../config/schema.ts";
+import { Redactor } from "../domain/redact.ts";
 import type { Logger } from "./logger.ts";
 import { CounterRuntime, type RuntimeDeps } from "./runtime.ts";
 
@@ -18,10 +19,16 @@ export interface RunHandle {
  */
 export async function startCounter(config: Config, deps: RuntimeDeps & { log: Logger }): Promise<RunHandle> {
   const runtime = new CounterRuntime(config, deps);
+  const redactor = Redactor.for(config);
   // The API binds first: a busy port must stop the start before anything connects or says "online".
   let api: FastifyInstance | undefined;
   if (config.api.enabled) {
-    api = buildApi(runtime);
+    api = buildApi({
+      source: runtime.apiSource(),
+      host: config.api.host,
+      token: config.api.token,
+      redact: (text) => redactor.text(text),
+    });
     try {
       const address = await api.listen({ host: config.api.host, port: config.api.port });
       deps.log.child({ stage: "api" }).info({ address }, "local API listening");

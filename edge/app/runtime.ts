@@ -1,5 +1,7 @@
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
+import type { ApiSource } from "../api/server.ts";
+import { redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
@@ -22,24 +24,12 @@ export interface RuntimeDeps {
   readonly onFrame?: (frame: Frame, crossings: readonly Crossing[]) => void;
 }
 
-/** What the API and the status message read from the running pipeline. */
-export interface RuntimeView {
-  readonly config: Config;
-  readonly metrics: CounterMetrics;
-  readonly output: CountOutput;
-  camera(): SourceState | undefined;
-  modelLoaded(): string | null;
-  processedFps(): number;
-  /** Crossings since start per line, direction and mode (aggregates only). */
-  totals(): readonly LineCount[];
-}
-
 /**
  * The composition root of `counter run`: capture -> detect -> track -> count -> aggregate ->
  * store -> publish. Constructing does no I/O; `start()` loads the model, opens the camera and the
  * outputs; `run()` processes frames until the source ends or `stop()` is called.
  */
-export class CounterRuntime implements RuntimeView {
+export class CounterRuntime {
   readonly metrics = new CounterMetrics();
   readonly output: CountOutput;
   private readonly stats = new FrameStats(this.metrics);
@@ -75,8 +65,36 @@ export class CounterRuntime implements RuntimeView {
     return this.stats.frameRate.perSecond(Date.now());
   }
 
+  /** Crossings since start per line, direction and mode (aggregates only). */
   totals(): readonly LineCount[] {
     return this.stats.totals.all();
+  }
+
+  /** What the local API may read: health, history, metrics, status, the redacted configuration. */
+  apiSource(): ApiSource {
+    const { config, output, metrics } = this;
+    return {
+      history: {
+        deviceId: config.device.id,
+        database: () => output.database,
+        databaseError: () => output.storageError,
+      },
+      model: () => this.modelLoaded(),
+      camera: () => this.camera(),
+      broker: () => ({
+        enabled: config.mqtt.enabled,
+        connected: output.brokerConnected,
+        lastError: output.brokerError,
+      }),
+      databaseError: () => output.storageError,
+      outboxDepth: () => output.outboxDepth(),
+      metrics: async () => {
+        metrics.outboxDepth.set(output.outboxDepth());
+        return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
+      },
+      status: () => output.statusMessage(true),
+      redactedConfig: () => redactConfig(config),
+    };
   }
 
   /** Loads the model (with warm-up) and opens camera and outputs. Fatal problems throw. */

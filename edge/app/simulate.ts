@@ -1,7 +1,9 @@
 import { IntervalAggregator } from "../aggregate/aggregator.ts";
 import type { Config } from "../config/schema.ts";
+import { countKey } from "../domain/crossing-totals.ts";
+import { seededRandom } from "../domain/random.ts";
 import type { Crossing, Mode } from "../domain/types.ts";
-import { seededRandom } from "../eval/mot.ts";
+import { aggregationOptionsFrom, reportedModes } from "../pipeline/pipeline.ts";
 import { CountOutput } from "./count-output.ts";
 import type { Logger } from "./logger.ts";
 
@@ -37,21 +39,14 @@ export class SimulatedDevice {
       error: (m) => log.error(m),
     });
     this.rand = seededRandom(options.seed);
-    this.modes = [...new Set(Object.values(config.counting.modes))];
+    this.modes = reportedModes(config);
   }
 
   start(nowMs = Date.now()): void {
     const c = this.config;
+    // the same intervals as `counter run`; crossings come from the dice instead of the pipeline
     this.aggregator = new IntervalAggregator(
-      {
-        deviceId: c.device.id,
-        periodSec: c.aggregation.periodSec,
-        minDwellVisitors: c.privacy.minDwellVisitors,
-        lines: c.lines,
-        zones: c.zones,
-        modes: this.modes,
-        maxFrameGapSec: 2,
-      },
+      { ...aggregationOptionsFrom(c), lines: c.lines, zones: c.zones, maxFrameGapSec: 2 },
       nowMs,
     );
     this.output.start();
@@ -78,7 +73,7 @@ export class SimulatedDevice {
         tsMs: nowMs,
       };
       crossings.push(c);
-      const k = `${c.line}:${c.from}>${c.to}:${c.mode}`;
+      const k = countKey(c);
       this.generated.set(k, (this.generated.get(k) ?? 0) + 1);
     }
     this.output.handle(this.aggregator!.addFrame(nowMs, crossings, [], new Map()));

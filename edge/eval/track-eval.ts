@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { seededRandom } from "../domain/random.ts";
 import type { Detection } from "../domain/types.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
 import {
@@ -8,7 +9,6 @@ import {
   type MotMetrics,
   readGroundTruth,
   readSequence,
-  seededRandom,
 } from "./mot.ts";
 
 export interface NoiseOptions {

@@ -1,0 +1,164 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiSource, buildApi } from "../edge/api/server.ts";
+import type { SourceState } from "../edge/capture/source.ts";
+import { parseConfig, redactConfig } from "../edge/config/load.ts";
+import { Redactor } from "../edge/domain/redact.ts";
+import type { StatusMessage } from "../edge/publish/messages.ts";
+import { CountStore } from "../edge/store/store.ts";
+
+// The API over its narrow source: a real configuration, a real SQLite history and a real redactor;
+// the source's live values are set by each test.
+const config = parseConfig(
+  {
+    device: { id: "api-1", location: { latitude: 56.15, longitude: 10.2 } },
+    camera: { source: "rtsp://admin:CamSecret-42@10.0.0.9/stream1" },
+    mqtt: { url: "mqtt://counter:MqttSecret-9@broker.example:1883" },
+    api: { host: "0.0.0.0", port: 8080, token: "a-long-enough-token-123" },
+  },
+  "api.yaml",
+  {},
+);
+const redactor = Redactor.for(config);
+const auth = { authorization: "Bearer a-long-enough-token-123" };
+
+let store: CountStore;
+const live: {
+  model: string | null;
+  camera: SourceState | undefined;
+  broker: { enabled: boolean; connected: boolean; lastError: string | null };
+  databaseError: string | null;
+} = {
+  model: null,
+  camera: undefined,
+  broker: { enabled: true, connected: true, lastError: null },
+  databaseError: null,
+};
+
+const source: ApiSource = {
+  history: { deviceId: "api-1", database: () => store, databaseError: () => live.databaseError },
+  model: () => live.model,
+  camera: () => live.camera,
+  broker: () => live.broker,
+  databaseError: () => live.databaseError,
+  outboxDepth: () => 3,
+  metrics: async () => ({
+    contentType: "text/plain; version=0.0.4",
+    text: "counter_frames_processed_total 7\n",
+  }),
+  // a status that quotes the camera URL, as ffmpeg's errors do: the API must not pass it on
+  status: () => ({ lastError: `cannot open ${config.camera.source}` }) as unknown as StatusMessage,
+  redactedConfig: () => redactConfig(config),
+};
+const app = buildApi({
+  source,
+  host: config.api.host,
+  token: config.api.token,
+  redact: (t) => redactor.text(t),
+});
+
+beforeAll(() => {
+  store = new CountStore(join(mkdtempSync(join(tmpdir(), "api-")), "counts.db"));
+});
+afterAll(async () => {
+  await app.close();
+  store.close();
+});
+
+const cameraUp: SourceState = {
+  state: "up",
+  sinceMs: Date.UTC(2026, 11, 2, 8),
+  lastError: null,
+  restarts: 0,
+  framesDropped: 0,
+  framesCorrupt: 0,
+} as SourceState;
+
+describe("local API over its source (fastify.inject, no runtime)", () => {
+  it("off loopback, everything but /health needs the bearer token", async () => {
+    expect((await app.inject("/health")).statusCode).toBe(503);
+    for (const url of ["/api/counts", "/metrics", "/api/status", "/api/config"]) {
+      expect((await app.inject(url)).statusCode).toBe(401);
+      expect((await app.inject({ url, headers: { authorization: "Bearer wrong" } })).statusCode).toBe(401);
+      expect((await app.inject({ url, headers: auth })).statusCode).toBe(200);
+    }
+  });
+
+  it.each([
+    ["no model yet", null, undefined, { enabled: true, connected: true }, null, 503, "not-ready"],
+    [
+      "counting, broker connected",
+      "yolox-nano",
+      cameraUp,
+      { enabled: true, connected: true },
+      null,
+      200,
+      "ok",
+    ],
+    [
+      "counting, broker away",
+      "yolox-nano",
+      cameraUp,
+      { enabled: true, connected: false },
+      null,
+      200,
+      "degraded",
+    ],
+    ["counting, MQTT off", "yolox-nano", cameraUp, { enabled: false, connected: false }, null, 200, "ok"],
+    [
+      "counting, database broken",
+      "yolox-nano",
+      cameraUp,
+      { enabled: true, connected: true },
+      "disk full",
+      200,
+      "degraded",
+    ],
+    [
+      "camera down",
+      "yolox-nano",
+      { ...cameraUp, state: "down" },
+      { enabled: true, connected: true },
+      null,
+      503,
+      "not-ready",
+    ],
+  ] as const)("/health: %s", async (_name, model, camera, broker, databaseError, code, status) => {
+    Object.assign(live, { model, camera, broker: { ...broker, lastError: null }, databaseError });
+    const r = await app.inject("/health");
+    expect(r.statusCode).toBe(code);
+    expect(JSON.parse(r.body)).toMatchObject({ status, ready: code === 200, outboxDepth: 3 });
+  });
+
+  it("no response shows a credential, even where the source quotes one", async () => {
+    for (const url of ["/api/status", "/api/config", "/health", "/metrics"]) {
+      const body = (await app.inject({ url, headers: auth })).body;
+      for (const secret of ["CamSecret-42", "MqttSecret-9", "a-long-enough-token-123"])
+        expect(body).not.toContain(secret);
+    }
+    const cfg = JSON.parse((await app.inject({ url: "/api/config", headers: auth })).body);
+    expect(cfg.api.token).toBe("***");
+    expect(JSON.parse((await app.inject({ url: "/api/status", headers: auth })).body).lastError).toContain(
+      "rtsp://***@10.0.0.9",
+    );
+  });
+
+  it("history: bad parameters are named; a missing database is a 503 with the reason", async () => {
+    expect((await app.inject({ url: "/api/counts?from=yesterday", headers: auth })).body).toMatch(
+      /from: expected an ISO 8601 time/,
+    );
+    expect((await app.inject({ url: "/api/counts?format=xml", headers: auth })).statusCode).toBe(400);
+    const empty = await app.inject({ url: "/api/counts", headers: auth });
+    expect(JSON.parse(empty.body).intervals).toEqual([]);
+    live.databaseError = "no space left on device";
+    const saved = store;
+    store = undefined as unknown as CountStore;
+    const r = await app.inject({ url: "/api/counts", headers: auth });
+    store = saved;
+    live.databaseError = null;
+    expect(r.statusCode).toBe(503);
+    expect(JSON.parse(r.body).detail).toBe("no space left on device");
+  });
+});
