@@ -92,7 +92,7 @@ export class CountOutput {
         statusTopic,
         reconnectMinMs: c.mqtt.reconnectMinSec * 1000,
         reconnectMaxMs: c.mqtt.reconnectMaxSec * 1000,
-        willPayload: JSON.stringify(lastWillStatus(c.device.id, this.version)),
+        will: lastWillStatus(c.device.id, this.version),
         onConnect: () => {
           this.log.info(`connected to ${c.mqtt.url}`);
           void this.publishStatus();

@@ -1,6 +1,6 @@
+import type { ApiSource } from "../api/server.ts";
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
-import type { ApiSource } from "../api/server.ts";
 import { redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";

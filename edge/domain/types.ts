@@ -1,3 +1,6 @@
+import type { Static } from "@sinclair/typebox";
+import type { LineCountSchema, QualitySchema, ZoneCountSchema } from "./counts.ts";
+
 /** Values that flow between pipeline stages. Time is epoch milliseconds unless a name says otherwise. */
 
 /** An axis-aligned box in source-image pixels, top-left origin. */
@@ -103,48 +106,16 @@ export interface ZoneEvent {
 }
 
 /** Counts over one line, direction and mode in one interval. */
-export interface LineCount {
-  readonly line: string;
-  readonly from: string;
-  readonly to: string;
-  readonly mode: Mode;
-  readonly count: number;
-}
+export type LineCount = Readonly<Static<typeof LineCountSchema>>;
 
-/** One zone and mode in one interval. Dwell figures cover visitors who left during the interval. */
-export interface ZoneCount {
-  readonly zone: string;
-  readonly mode: Mode;
-  readonly entries: number;
-  readonly exits: number;
-  /** Time-weighted mean and maximum of the number inside, over the observed part of the interval. */
-  readonly occupancyMean: number;
-  readonly occupancyMax: number;
-  /** Visitors who left after at least the zone's dwell threshold / before it. */
-  readonly staying: number;
-  readonly passing: number;
-  readonly dwellP50Sec: number | null;
-  readonly dwellP90Sec: number | null;
-}
+/**
+ * One zone and mode in one interval. Dwell figures cover visitors who left during the interval;
+ * occupancy is the time-weighted mean and maximum of the number inside.
+ */
+export type ZoneCount = Readonly<Static<typeof ZoneCountSchema>>;
 
 /** How much of the interval the device actually saw, so zeros are never mistaken for "nobody passed". */
-export interface IntervalQuality {
-  /** Seconds of the interval during which frames were processed. */
-  readonly coverageSec: number;
-  readonly framesProcessed: number;
-  readonly meanFps: number;
-  readonly framesDropped: number;
-  /** Frames that could not be decoded and were skipped. */
-  readonly framesCorrupt: number;
-  readonly cameraStateChanges: number;
-  /** Seconds the camera was down within the interval. */
-  readonly cameraDownSec: number;
-  /**
-   * Lines or zones were replaced at this interval's start or end (set-up while counting): the
-   * interval is partial and all its counts were made with one geometry.
-   */
-  readonly geometryChanged: boolean;
-}
+export type IntervalQuality = Readonly<Static<typeof QualitySchema>>;
 
 /** The aggregate the device publishes: nothing per person, no ids, no boxes, no trajectories. */
 export interface IntervalCounts {

@@ -150,7 +150,7 @@ export class CountDelivery {
         if (batch.length === 0) break;
         for (const e of batch) {
           try {
-            await withTimeout(publisher.publish(e.topic, e.payload), this.o.ackTimeoutMs ?? 30_000);
+            await withTimeout(publisher.publishRendered(e), this.o.ackTimeoutMs ?? 30_000);
           } catch {
             return; // retried from this entry on the next connect
           }

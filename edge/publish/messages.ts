@@ -1,5 +1,8 @@
 import { FormatRegistry, type Static, Type } from "@sinclair/typebox";
+import { Count, LineCountSchema, QualitySchema, ZoneCountSchema } from "../domain/counts.ts";
 import type { IntervalCounts } from "../domain/types.ts";
+
+export { LineCountSchema, QualitySchema, ZoneCountSchema };
 
 /** Version of the native JSON payloads; bumped on any incompatible change (docs/mqtt.md). */
 export const SCHEMA_VERSION = 1;
@@ -17,50 +20,6 @@ if (!FormatRegistry.Has("date-time")) {
   );
 }
 const Iso = Type.String({ format: "date-time" });
-const Count = Type.Integer({ minimum: 0 });
-const NullableSec = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
-
-export const QualitySchema = Type.Object(
-  {
-    coverageSec: Type.Number({
-      minimum: 0,
-      description: "Seconds of the interval during which frames were processed",
-    }),
-    framesProcessed: Count,
-    meanFps: Type.Number({ minimum: 0 }),
-    framesDropped: Count,
-    framesCorrupt: Count,
-    cameraStateChanges: Count,
-    cameraDownSec: Type.Number({ minimum: 0 }),
-    geometryChanged: Type.Boolean({
-      description:
-        "Lines or zones were replaced at this interval's start or end; its counts were made with one geometry",
-    }),
-  },
-  { additionalProperties: false },
-);
-
-export const LineCountSchema = Type.Object(
-  { line: Type.String(), from: Type.String(), to: Type.String(), mode: Type.String(), count: Count },
-  { additionalProperties: false },
-);
-
-export const ZoneCountSchema = Type.Object(
-  {
-    zone: Type.String(),
-    mode: Type.String(),
-    entries: Count,
-    exits: Count,
-    occupancyMean: Type.Number({ minimum: 0 }),
-    occupancyMax: Count,
-    staying: Count,
-    passing: Count,
-    dwellP50Sec: NullableSec,
-    dwellP90Sec: NullableSec,
-  },
-  { additionalProperties: false },
-);
-
 /** `<base>/<device>/counts`, QoS 1, not retained: one per finished interval. */
 export const CountsMessageSchema = Type.Object(
   {
@@ -129,12 +88,26 @@ export const StatusMessageSchema = Type.Object(
 );
 export type StatusMessage = Static<typeof StatusMessageSchema>;
 
+/** `mqtt.format: ngsi-ld`: the interval's NGSI-LD entities, with the envelope's id and seq. */
+export interface NgsiLdCountsMessage {
+  readonly type: "counts";
+  readonly schemaVersion: typeof SCHEMA_VERSION;
+  readonly id: string;
+  readonly seq: number;
+  readonly entities: readonly Record<string, unknown>[];
+}
+
 /** The typed topic map: a publish with the wrong payload for a topic does not compile. */
 export interface TopicPayloads {
-  readonly counts: CountsMessage;
+  readonly counts: CountsMessage | NgsiLdCountsMessage;
   readonly status: StatusMessage;
 }
 export type TopicName = keyof TopicPayloads;
+
+/** A payload as it goes on the wire (and into the outbox), checked against its topic's type. */
+export function renderPayload<T extends TopicName>(_topic: T, payload: TopicPayloads[T]): string {
+  return JSON.stringify(payload);
+}
 
 export function messageId(counts: IntervalCounts, seq: number): string {
   const base = `${counts.deviceId}:${new Date(counts.startMs).toISOString()}`;

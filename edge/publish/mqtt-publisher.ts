@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type { StatusMessage } from "./messages.ts";
+import { renderPayload, type StatusMessage } from "./messages.ts";
 
 export interface PublisherOptions {
   readonly url: string;
@@ -16,8 +16,8 @@ export interface PublisherOptions {
   };
   /** Full topic of the retained status message (also the last-will topic). */
   readonly statusTopic: string;
-  /** The status payload the broker publishes if the device vanishes. */
-  readonly willPayload: string;
+  /** The status the broker publishes if the device vanishes. */
+  readonly will: StatusMessage;
   /** Reconnect backoff bounds in ms: doubles after each failed attempt. */
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;
@@ -94,7 +94,12 @@ export class MqttPublisher {
       reconnectPeriod: this.backoffMs,
       // a refused login is retried too: the broker's password file may be fixed at any time
       reconnectOnConnackError: true,
-      will: { topic: o.statusTopic, payload: Buffer.from(this.redact(o.willPayload)), qos: 1, retain: true },
+      will: {
+        topic: o.statusTopic,
+        payload: Buffer.from(this.redact(renderPayload("status", o.will))),
+        qos: 1,
+        retain: true,
+      },
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.tls.ca ? { ca: read(o.tls.ca) } : {}),
@@ -120,8 +125,14 @@ export class MqttPublisher {
     });
   }
 
-  /** Resolves when the broker acknowledged (PUBACK); rejects if the connection fails first. */
-  publish(topic: string, payload: string, retain = false): Promise<void> {
+  /**
+   * Publishes a message rendered by `renderPayload` (outbox entries are stored rendered). Resolves
+   * when the broker acknowledged (PUBACK); rejects if the connection fails first.
+   */
+  publishRendered(
+    { topic, payload }: { readonly topic: string; readonly payload: string },
+    retain = false,
+  ): Promise<void> {
     const client = this.client;
     if (!client?.connected) return Promise.reject(new Error("not connected"));
     return new Promise<void>((resolve, reject) => {
@@ -136,7 +147,10 @@ export class MqttPublisher {
   }
 
   publishStatus(status: StatusMessage): Promise<void> {
-    return this.publish(this.options.statusTopic, JSON.stringify(status), true);
+    return this.publishRendered(
+      { topic: this.options.statusTopic, payload: renderPayload("status", status) },
+      true,
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   type DeviceIdentity,
   messageId,
   ngsiLdEntities,
+  renderPayload,
   SCHEMA_VERSION,
   type StatusMessage,
   type TopicName,
@@ -37,16 +38,18 @@ export function countsRenderer(
   const device = deviceIdentity(config);
   const topic = topicFor(config, "counts");
   return (counts, seq) => {
-    const payload =
+    const payload = renderPayload(
+      "counts",
       config.mqtt.format === "ngsi-ld"
-        ? JSON.stringify({
+        ? {
             type: "counts",
             schemaVersion: SCHEMA_VERSION,
             id: messageId(counts, seq),
             seq,
             entities: ngsiLdEntities(counts, seq, device, config.lines),
-          })
-        : JSON.stringify(countsMessage(counts, seq, device));
+          }
+        : countsMessage(counts, seq, device),
+    );
     return { topic, payload, messageId: messageId(counts, seq) };
   };
 }
