@@ -209,7 +209,8 @@ describe.runIf(gstAvailable || process.env.CI === "true")("RTSP camera that goes
     const down = source.state();
     downSince = down.sinceMs;
     expect(down.lastError).toBeTruthy();
-    await new Promise((r) => setTimeout(r, 1500));
+    // it keeps trying while the server is away (a second attempt fails too)
+    await waitFor(() => source.state().restarts >= 2, 15_000, "a retry while the server is down");
     const before = seen.length;
     server = await rtspServer(port);
     await waitFor(() => seen.length >= before + 10, 30_000, "frames after restart");

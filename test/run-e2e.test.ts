@@ -1,17 +1,15 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { parse } from "yaml";
-import { buildApi } from "../edge/api/server.ts";
 import { DEMO_CONFIG } from "../edge/app/demo.ts";
 import { startCounter } from "../edge/app/run.ts";
-import { CounterRuntime } from "../edge/app/runtime.ts";
 import { parseConfig } from "../edge/config/load.ts";
 import { compareCounts, groundTruthCrossings } from "../edge/eval/count-eval.ts";
 import type { CountsMessage } from "../edge/publish/messages.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
-import { type Received, startAedes, subscriber } from "./helpers/brokers.ts";
+import { type Received, startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
 import { deviceConfig } from "./helpers/device-config.ts";
 
 const pets = dataPath("pets09-s2l1");
@@ -68,7 +66,12 @@ describeWithAssets(
         out.http.push({ url: path, body: Buffer.from(await r.arrayBuffer()) });
       }
       await handle.done;
-      await new Promise((r) => setTimeout(r, 300));
+      // the clean stop's offline status is the last message the counter sends
+      await waitFor(
+        () => sub.messages.some((m) => m.topic.endsWith("/status") && JSON.parse(m.payload).online === false),
+        10_000,
+        "offline status",
+      );
       out.mqtt.push(...sub.messages);
       counts = sub.messages
         .filter((m) => m.topic.endsWith("/counts"))

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import type { CountsMessage, StatusMessage } from "../edge/publish/messages.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
-import { freePort, startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
+import { startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
 import { counterProcess } from "./helpers/counter-process.ts";
 import { deviceConfig, writeConfig } from "./helpers/device-config.ts";
 
