@@ -9,6 +9,7 @@ import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
 import { ImageDecodeError } from "../edge/detect/preprocess.ts";
 import { WorkerDetector } from "../edge/detect/worker-detector.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../edge/domain/classes.ts";
+import type { Detection } from "../edge/domain/types.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
 
 const options = (over: Partial<DetectorOptions> = {}): DetectorOptions => ({
@@ -45,22 +46,37 @@ describeWithAssets("inference in a worker thread", [modelPath("yolox_nano.onnx")
     expect(worker.frameSizeFor(768, 576)).toEqual(inThread.frameSizeFor(768, 576));
   });
 
-  it("returns exactly the in-thread detections, frame by frame, on raw video frames", async () => {
+  it("returns exactly the in-thread detections, frame by frame, with two frames in flight", async () => {
     const size = inThread.frameSizeFor(768, 576);
     const scene = { width: 768, height: 576 };
+    const expected: Detection[][] = [];
+    const inFlight: Promise<Detection[]>[] = [];
     let frames = 0;
-    let detections = 0;
+    // the decoder hands out recycled buffers: each frame is consumed before the next is read
     for await (const rgb of decodeVideoFrames(clip, size.width, size.height)) {
       const pixels = { kind: "rgb" as const, data: rgb, width: size.width, height: size.height };
-      const a = await inThread.detect(pixels, scene);
-      const b = await worker.detect(pixels, scene);
-      expect(b).toEqual(a);
-      detections += a.length;
+      expected.push(await inThread.detect(pixels, scene));
+      inFlight.push((await worker.submit(pixels, scene)).detections);
+      // await the frame before the one just submitted, as the runtime's loop does
+      if (inFlight.length >= 2)
+        expect(await inFlight[inFlight.length - 2]).toEqual(expected[inFlight.length - 2]);
       if (++frames === 40) break;
     }
+    expect(await inFlight[inFlight.length - 1]).toEqual(expected[expected.length - 1]);
     expect(frames).toBe(40);
-    expect(detections).toBeGreaterThan(40 * 3);
+    expect(expected.flat().length).toBeGreaterThan(40 * 3);
     expect(worker.lastTimings.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it("refuses a third frame while two are in flight, and goes on after", async () => {
+    const size = inThread.frameSizeFor(768, 576);
+    const black = { kind: "rgb" as const, data: Buffer.alloc(size.width * size.height * 3), ...size };
+    const a = await worker.submit(black);
+    const b = await worker.submit(black);
+    await expect(worker.submit(black)).rejects.toThrow(/more than 2 frames/);
+    expect(await a.detections).toEqual([]);
+    expect(await b.detections).toEqual([]);
+    expect(await worker.detect(black)).toEqual([]);
   });
 
   it("a frame that cannot be decoded is an ImageDecodeError on this side too, and the worker goes on", async () => {

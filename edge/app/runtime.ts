@@ -3,10 +3,10 @@ import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import { redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import type { Detector } from "../detect/detector.ts";
+import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
-import type { Crossing, Frame, LineCount } from "../domain/types.ts";
+import type { Crossing, Detection, Frame, LineCount } from "../domain/types.ts";
 import { type Geometry, Pipeline } from "../pipeline/pipeline.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -39,6 +39,8 @@ export class CounterRuntime {
   private replay = false;
   private readonly abort = new AbortController();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Time between the last two frames, for where a replay's last interval ends. */
+  private frameIntervalMs: number;
 
   constructor(
     readonly config: Config,
@@ -51,6 +53,7 @@ export class CounterRuntime {
       error: (m) => log.error(m),
     });
     this.pipeline = Pipeline.fromConfig(config);
+    this.frameIntervalMs = 1000 / config.camera.fps;
   }
 
   camera(): SourceState | undefined {
@@ -150,24 +153,22 @@ export class CounterRuntime {
     const log = this.deps.log.child({ stage: "pipeline" });
     if (!this.replay) this.startClock();
     this.stats.start(Date.now());
-    let frameIntervalMs = 1000 / this.config.camera.fps;
+    // one frame in flight while the next is taken and prepared: with the model in a worker, the
+    // Node thread's share of a frame overlaps the inference of the one before
+    let inFlight: { frame: Frame; detections: Promise<Detection[]> } | undefined;
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         this.recordLosses(source.state(), frame.tsMs);
-        const detections = await this.detectOrSkip(detector, frame, log);
-        if (!detections) continue;
-        const previousMs = this.pipeline.lastFrameMs;
-        const result = this.pipeline.step(frame, detections);
-        this.output.handle(result.intervals);
-        this.stats.frameDone(result, detector.lastTimings, Date.now(), this.output);
-        if (previousMs !== undefined && frame.tsMs > previousMs) frameIntervalMs = frame.tsMs - previousMs;
-        this.deps.onFrame?.(frame, result.crossings);
+        const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
+        if (inFlight) this.count(inFlight.frame, await inFlight.detections, detector);
+        inFlight = submitted && { frame, detections: submitted.detections };
       }
+      if (inFlight) this.count(inFlight.frame, await inFlight.detections, detector);
     } finally {
       clearInterval(this.flushTimer);
       // the last interval ends where observation ended: now (live) or after the last frame (replay)
       const last = this.pipeline.lastFrameMs;
-      const endMs = this.replay ? (last ?? 0) + frameIntervalMs : Date.now();
+      const endMs = this.replay ? (last ?? 0) + this.frameIntervalMs : Date.now();
       this.output.handle(this.pipeline.close(endMs));
       log.info({ frames: this.stats.frames }, "pipeline stopped");
     }
@@ -210,9 +211,19 @@ export class CounterRuntime {
   }
 
   /** Detections, or undefined for a frame that cannot be decoded (counted, logged, skipped). */
-  private async detectOrSkip(detector: Detector, frame: Frame, log: Logger) {
+  private count(frame: Frame, detections: readonly Detection[], detector: Detector): void {
+    const previousMs = this.pipeline.lastFrameMs;
+    const result = this.pipeline.step(frame, detections);
+    this.output.handle(result.intervals);
+    this.stats.frameDone(result, detector.lastTimings, Date.now(), this.output);
+    if (previousMs !== undefined && frame.tsMs > previousMs) this.frameIntervalMs = frame.tsMs - previousMs;
+    this.deps.onFrame?.(frame, result.crossings);
+  }
+
+  /** The frame handed to the detector, or undefined if it cannot be decoded (counted, logged, skipped). */
+  private async submitOrSkip(detector: Detector, frame: Frame, log: Logger): Promise<Submitted | undefined> {
     try {
-      return await detector.detect(frame.pixels);
+      return await detector.submit(frame.pixels);
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err;
       this.pipeline.addCorruptFrames(1, frame.tsMs);

@@ -1,32 +1,11 @@
-import { readFileSync } from "node:fs";
-import { Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
-import { parse } from "yaml";
-import { ConfigError, formatPath } from "../config/load.ts";
-import { LineSchema } from "../config/schema.ts";
-import {
-  type CountComparison,
-  compareCounts,
-  DEFAULT_EVAL_LINES,
-  groundTruthCrossings,
-  type RelativeLine,
-  runCountPipeline,
-} from "../eval/count-eval.ts";
+import { writeFileSync } from "node:fs";
+import type { Detector } from "../detect/detector.ts";
+import { byDirection, type CountComparison, compareCounts, runCountPipeline } from "../eval/count-eval.ts";
+import { type GroupScore, type ModeScores, scoreModes } from "../eval/mode-score.ts";
+import { findCountingSequences, readCountingSequence, readLinesFile } from "../eval/sequence.ts";
 import { evaluateTracker } from "../eval/track-eval.ts";
 import { type DetectorCliOptions, loadCliDetector } from "./detect-command.ts";
 import { progressBar } from "./progress.ts";
-
-/** Lines from a YAML file holding `lines:` as in a device configuration (other keys are ignored). */
-export function readLinesFile(path: string): RelativeLine[] {
-  const doc = parse(readFileSync(path, "utf8")) as { lines?: unknown } | null;
-  const schema = Type.Array(LineSchema, { minItems: 1 });
-  const lines = Value.Default(schema, Value.Clone(doc?.lines ?? []));
-  const problems = [...Value.Errors(schema, lines)].map(
-    (e) => `lines${formatPath(e.path).replace(/^\(root\)/, "")}: ${e.message}`,
-  );
-  if (problems.length > 0) throw new ConfigError(path, problems);
-  return (lines as RelativeLine[]).map((l) => ({ name: l.name, points: l.points, from: l.from, to: l.to }));
-}
 
 export async function runEvalTrack(
   seqDir: string,
@@ -54,44 +33,64 @@ export async function runEvalTrack(
 export interface EvalCountOptions extends DetectorCliOptions {
   lines?: string;
   json?: boolean;
+  /** Evaluate every sequence with ground truth under the given folder. */
+  all?: boolean;
+  /** Also write the table as Markdown to this file. */
+  write?: string;
 }
 
 export interface EvalCountReport extends CountComparison {
   readonly sequence: string;
+  readonly kind: "mot" | "tally";
   readonly model: string;
   readonly frames: number;
   readonly countsByMode: Record<string, number>;
+  /** Per line × direction × mode, per mode group, and class errors told apart from counting errors. */
+  readonly modes: ModeScores;
   readonly msPerFrame: { readonly detect: number; readonly trackAndCount: number };
 }
 
+/** Runs the counter on one sequence and scores it per line and direction and per mode. */
 export async function evaluateCounting(
   seqDir: string,
   o: EvalCountOptions,
   showProgress: boolean,
+  loaded?: Detector,
 ): Promise<EvalCountReport> {
-  const lines = o.lines ? readLinesFile(o.lines) : DEFAULT_EVAL_LINES;
-  const truth = groundTruthCrossings(seqDir, lines);
-  const detector = await loadCliDetector(o);
-  const bar = showProgress ? progressBar("counting", " frames") : undefined;
+  const seq = readCountingSequence(seqDir, o.lines ? readLinesFile(o.lines) : undefined);
+  const detector = loaded ?? (await loadCliDetector(o));
+  const bar = showProgress ? progressBar(seq.name, " frames") : undefined;
   try {
-    const run = await runCountPipeline(seqDir, detector, lines, {
+    const run = await runCountPipeline(seq, detector, {
       onFrame: (i, total) => {
         if (i === 1) bar?.start(total, 0);
         bar?.update(i);
       },
     });
     bar?.stop();
+    // per line and direction, with every direction of every line listed (zeros included)
+    const truthByDirection = byDirection(seq.truth);
+    for (const l of seq.lines)
+      for (const d of [`${l.name}:${l.from}>${l.to}`, `${l.name}:${l.to}>${l.from}`])
+        if (!truthByDirection.has(d)) truthByDirection.set(d, 0);
+    const countsByMode: Record<string, number> = {};
+    for (const [k, n] of run.counted) {
+      const mode = k.slice(k.lastIndexOf(":") + 1);
+      countsByMode[mode] = (countsByMode[mode] ?? 0) + n;
+    }
     return {
-      ...compareCounts(run.counts, truth),
+      ...compareCounts(byDirection(run.counted), truthByDirection),
       sequence: seqDir,
+      kind: seq.kind,
       model: detector.info.id,
       frames: run.frames,
-      countsByMode: Object.fromEntries(run.countsByMode),
+      countsByMode,
+      modes: scoreModes(run.counted, seq.truth),
       msPerFrame: run.msPerFrame,
     };
   } finally {
     bar?.stop();
-    await detector.release();
+    if (!loaded) await detector.release();
   }
 }
 
@@ -110,13 +109,72 @@ export function formatCountTable(r: EvalCountReport): string {
   );
   out.push(`by mode: ${JSON.stringify(r.countsByMode)}`);
   out.push(
+    `per mode: ${Object.entries(r.modes.groups)
+      .filter(([, g]) => g.truth > 0 || g.counted > 0)
+      .map(([name, g]) => `${name} ${g.counted}/${g.truth}`)
+      .join(", ")}; counting errors ${r.modes.countingErrors}, class errors ${r.modes.classErrors}`,
+  );
+  out.push(
     `ms per frame: detect ${r.msPerFrame.detect.toFixed(1)}, track + count ${r.msPerFrame.trackAndCount.toFixed(2)}`,
   );
   return `${out.join("\n")}\n`;
 }
 
-export async function runEvalCount(seqDir: string, o: EvalCountOptions): Promise<number> {
-  const report = await evaluateCounting(seqDir, o, !o.json);
-  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatCountTable(report));
+const GROUP_COLUMNS = ["pedestrian", "cyclist", "car", "truck/bus", "vehicle total"] as const;
+
+/** One row per sequence and a sum: counted/truth and accuracy per mode group (Markdown). */
+export function formatSummaryTable(reports: readonly EvalCountReport[]): string {
+  const cell = (g: GroupScore | undefined) =>
+    !g || (g.truth === 0 && g.counted === 0)
+      ? "–"
+      : `${g.counted}/${g.truth}${g.accuracy === null ? "" : ` (${g.accuracy.toFixed(2)})`}`;
+  const head = `| sequence | ${GROUP_COLUMNS.join(" | ")} | counting errors | class errors | accuracy |`;
+  const lines = [head, `|${"---|".repeat(GROUP_COLUMNS.length + 4)}`];
+  for (const r of reports) {
+    const name = r.sequence.split("/").filter(Boolean).pop() ?? r.sequence;
+    lines.push(
+      `| ${name} | ${GROUP_COLUMNS.map((c) => cell(r.modes.groups[c])).join(" | ")} | ${r.modes.countingErrors} | ${r.modes.classErrors} | ${r.modes.accuracy.toFixed(3)} |`,
+    );
+  }
+  const sum = (c: string): GroupScore => {
+    const gs = reports.map((r) => r.modes.groups[c]).filter((g): g is GroupScore => g !== undefined);
+    const truth = gs.reduce((s, g) => s + g.truth, 0);
+    const counted = gs.reduce((s, g) => s + g.counted, 0);
+    // accuracy of the sum: the errors of each sequence, not the difference of the totals
+    const err = gs.reduce((s, g) => s + (g.accuracy === null ? g.counted : (1 - g.accuracy) * g.truth), 0);
+    return { truth, counted, accuracy: truth > 0 ? 1 - err / truth : null };
+  };
+  const truth = reports.reduce((s, r) => s + r.modes.totalTruth, 0);
+  const err = reports.reduce((s, r) => s + (1 - r.modes.accuracy) * r.modes.totalTruth, 0);
+  lines.push(
+    `| **all** | ${GROUP_COLUMNS.map((c) => cell(sum(c))).join(" | ")} | ${reports.reduce((s, r) => s + r.modes.countingErrors, 0)} | ${reports.reduce((s, r) => s + r.modes.classErrors, 0)} | ${(1 - err / truth).toFixed(3)} |`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export async function runEvalCount(dir: string, o: EvalCountOptions): Promise<number> {
+  if (!o.all) {
+    const report = await evaluateCounting(dir, o, !o.json);
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatCountTable(report));
+    return 0;
+  }
+  const dirs = findCountingSequences(dir);
+  if (dirs.length === 0) throw new Error(`${dir}: no folder with tally.json or gt/gt.txt below it`);
+  const detector = await loadCliDetector(o);
+  const reports: EvalCountReport[] = [];
+  try {
+    for (const d of dirs) {
+      const r = await evaluateCounting(d, { ...o, lines: undefined }, !o.json, detector);
+      reports.push(r);
+      if (!o.json) process.stdout.write(formatCountTable(r));
+    }
+  } finally {
+    await detector.release();
+  }
+  const table = formatSummaryTable(reports);
+  if (o.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  else process.stdout.write(`\nmodel ${detector.info.id}\n${table}`);
+  if (o.write) writeFileSync(o.write, `model ${detector.info.id}\n\n${table}`);
   return 0;
 }
+

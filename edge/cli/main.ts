@@ -174,14 +174,19 @@ evaluate
 modelOptions(
   evaluate
     .command("count")
-    .argument("<seq-dir>", "MOTChallenge-style folder with a video file, gt/gt.txt and seqinfo.ini")
+    .argument(
+      "<dir>",
+      "a tally folder (tally.json, lines.yaml, video) or a MOTChallenge folder (video, gt/gt.txt, seqinfo.ini); with --all, a folder of them",
+    )
     .description(
-      "run detector + tracker + counting lines on the video; compare crossings with the ground truth",
+      "run the counter on the video; compare crossings per line, direction and mode with the ground truth",
     )
     .option(
       "--lines <file>",
-      "YAML file with `lines:` as in a device config (default: six lines at 25/50/75 % of the frame)",
+      "YAML file with `lines:` as in a device config (default: the tally's lines.yaml, or six lines at 25/50/75 % of the frame)",
     )
+    .option("--all", "every sequence with ground truth in <dir>, and a table per mode over all of them")
+    .option("--write <file>", "with --all: also write the summary table (Markdown) to this file")
     .option("--conf <x>", "detector confidence, the tracker's low-score floor (default: model.confidence's)")
     .option("--json", "machine-readable output"),
 ).action(async (seqDir: string, o) => exit((await lazy.evalTrackCount()).runEvalCount(seqDir, o)));

@@ -53,13 +53,23 @@ export interface CaptureTarget extends Size {
   readonly stretch: boolean;
 }
 
+/** A frame handed to the detector: its pixels are consumed, its detections are on their way. */
+export interface Submitted {
+  readonly detections: Promise<Detection[]>;
+}
+
 /**
  * What the rest of the counter sees of a detector: pixels in, detections in scene pixels out.
- * Not re-entrant: await one `detect` before the next.
+ * `detect` is one frame at a time. `submit` lets a frame loop overlap frames: it resolves once the
+ * pixels are consumed (the frame's buffer may be reused), and up to `maxInFlight` frames may be
+ * submitted before the first one's detections are awaited; detections arrive in submission order.
  */
 export interface Detector {
   readonly info: DetectorInfo;
+  /** Timings of the frame whose detections arrived last. */
   readonly lastTimings: DetectTimings;
+  readonly maxInFlight: number;
+  submit(pixels: FramePixels, scene?: Size): Promise<Submitted>;
   /**
    * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
    * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.

@@ -1,10 +1,10 @@
 import { parentPort, workerData } from "node:worker_threads";
-import type { FramePixels } from "../domain/types.ts";
 import { OnnxDetector } from "./onnx-detector.ts";
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from "./worker-protocol.ts";
 
-// The worker side of WorkerDetector: one OnnxDetector, one frame at a time. Its blocking
-// `session.run()` holds this thread, not the Node thread that reads the camera and serves the API.
+// The worker side of WorkerDetector: the model and nothing else. Its blocking `session.run()` holds
+// this thread, while the Node thread prepares the next frame, decodes the last one's outputs, reads
+// the camera and serves the API.
 const port = parentPort;
 if (!port) throw new Error("inference-worker.ts runs only as a worker thread");
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -15,7 +15,12 @@ const init = workerData as WorkerInit;
 let detector: OnnxDetector | undefined;
 try {
   detector = await OnnxDetector.load({ ...init, warn: (message) => post({ type: "warn", message }) });
-  post({ type: "ready", info: { ...detector.info, runsIn: "worker" }, preprocess: detector.preprocess });
+  post({
+    type: "ready",
+    info: { ...detector.info, runsIn: "worker" },
+    preprocess: detector.preprocess,
+    decoder: detector.decoderSetup,
+  });
 } catch (err) {
   post({ type: "load-failed", error: serialize(err) });
 }
@@ -27,14 +32,18 @@ port.on("message", async (m: ToWorker) => {
     post({ type: "released" });
     return;
   }
-  const data = Buffer.from(m.buffer, 0, m.byteLength);
-  const pixels: FramePixels = m.pixels.kind === "rgb" ? { ...m.pixels, data } : { kind: "encoded", data };
   try {
-    const detections = await detector.detect(pixels, m.scene);
-    post({ type: "detected", detections, timings: { ...detector.lastTimings }, buffer: m.buffer }, [
-      m.buffer,
+    const t0 = performance.now();
+    const { outputs } = await detector.runOn(new Float32Array(m.input), m.outputs);
+    const inferenceMs = performance.now() - t0;
+    post({ type: "ran", slot: m.slot, input: m.input, outputs, inferenceMs }, [
+      m.input,
+      ...outputs.map((o) => o.buffer),
     ]);
   } catch (err) {
-    post({ type: "detect-failed", error: serialize(err), buffer: m.buffer }, [m.buffer]);
+    post({ type: "run-failed", slot: m.slot, input: m.input, outputs: m.outputs, error: serialize(err) }, [
+      m.input,
+      ...m.outputs,
+    ]);
   }
 });

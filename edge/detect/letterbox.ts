@@ -1,3 +1,4 @@
+import type { CaptureTarget, Size } from "./detector.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 
 /** Where the source image lands inside the model input, and how to map boxes back. */
@@ -79,4 +80,33 @@ export function toInputX(g: InputGeometry, x: number): number {
 
 export function toInputY(g: InputGeometry, y: number): number {
   return y * g.scaleY + g.padTop;
+}
+
+/**
+ * The frame size at which the model sees a `width` x `height` scene without further resizing: a
+ * capture stage that delivers raw RGB at this size spares the detector all decoding and scaling.
+ */
+export function modelFrameSize(
+  info: { readonly inputWidth: number; readonly inputHeight: number },
+  preprocess: Preprocess,
+  width: number,
+  height: number,
+): Size {
+  const g = computeGeometry(
+    width,
+    height,
+    info.inputWidth,
+    info.inputHeight,
+    preprocess.resize,
+    preprocess.padPlacement,
+  );
+  return { width: g.resizedWidth, height: g.resizedHeight };
+}
+
+/** The box raw frames should be scaled into, so that preparing them needs no resize at all. */
+export function modelCaptureTarget(
+  info: { readonly inputWidth: number; readonly inputHeight: number },
+  preprocess: Preprocess,
+): CaptureTarget {
+  return { width: info.inputWidth, height: info.inputHeight, stretch: preprocess.resize === "stretch" };
 }

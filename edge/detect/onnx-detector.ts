@@ -1,9 +1,8 @@
 import "./ort-privacy.ts"; // before onnxruntime-node: switches its telemetry off
 import ort from "onnxruntime-node";
 import type { Detection, FramePixels } from "../domain/types.ts";
-import { Candidates } from "./candidates.ts";
 import { COCO80_LABELS } from "./coco-labels.ts";
-import { type DecodeParams, decodeOutputs, type OutputTensor, resolveLayout } from "./decode.ts";
+import { type DecodeParams, type OutputTensor, resolveLayout } from "./decode.ts";
 import type {
   CaptureTarget,
   Detector,
@@ -11,8 +10,9 @@ import type {
   DetectorOptions,
   DetectTimings,
   Size,
+  Submitted,
 } from "./detector.ts";
-import { computeGeometry, toSourceX, toSourceY } from "./letterbox.ts";
+import { modelCaptureTarget, modelFrameSize } from "./letterbox.ts";
 import {
   licenseWarning,
   type ModelDescriptor,
@@ -21,8 +21,8 @@ import {
   ultralyticsDefaults,
 } from "./model-descriptor.ts";
 import { ModelLoadError, readModelFile } from "./model-file.ts";
-import { nonMaxSuppression } from "./nms.ts";
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "./onnx-metadata.ts";
+import { type DecoderSetup, OutputDecoder } from "./output-decoder.ts";
 import { Preprocessor } from "./preprocess.ts";
 
 export type {
@@ -32,6 +32,7 @@ export type {
   ExecutionProviderName,
   GraphOptimization,
 } from "./detector.ts";
+export { modelCaptureTarget, modelFrameSize };
 
 interface ModelSetup {
   readonly id: string;
@@ -48,24 +49,27 @@ interface ModelSetup {
 /** A YOLO-family detector running on ONNX Runtime. Not re-entrant: await one `detect` before the next. */
 export class OnnxDetector implements Detector {
   readonly lastTimings: DetectTimings = { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
+  readonly maxInFlight = 1;
   private busy = false;
-  private readonly candidates = new Candidates(1024);
-  private scratch = {
-    order: new Uint32Array(1024),
-    suppressed: new Uint8Array(1024),
-    keep: new Uint32Array(1024),
-  };
+  private readonly decoder: OutputDecoder;
 
   private constructor(
     readonly info: DetectorInfo,
     private readonly session: ort.InferenceSession,
     private readonly preprocessor: Preprocessor,
     private readonly inputTensor: ort.Tensor,
-    private readonly params: DecodeParams,
-    private readonly options: DetectorOptions,
+    params: DecodeParams,
+    options: DetectorOptions,
     /** How frames are resized and padded for this model. */
     readonly preprocess: Preprocess,
-  ) {}
+  ) {
+    this.decoder = new OutputDecoder({
+      info: { layout: info.layout, labels: info.labels },
+      params,
+      iou: options.iou,
+      maxDetections: options.maxDetections,
+    });
+  }
 
   static async load(options: DetectorOptions): Promise<OnnxDetector> {
     const warn = options.warn ?? (() => {});
@@ -139,31 +143,7 @@ export class OnnxDetector implements Detector {
       const result = await this.session.run({ [this.info.inputName]: this.inputTensor });
       const t2 = performance.now();
       const outputs = this.session.outputNames.map((name) => asOutput(name, result[name], this.info.path));
-      decodeOutputs(this.info.layout, outputs, this.params, this.candidates);
-      const c = this.candidates;
-      if (this.scratch.order.length < c.count) {
-        const n = c.count * 2;
-        this.scratch = { order: new Uint32Array(n), suppressed: new Uint8Array(n), keep: new Uint32Array(n) };
-      }
-      const kept = nonMaxSuppression(c, this.options.iou, this.options.maxDetections, this.scratch);
-      const sx = scene ? scene.width / geometry.srcWidth : 1;
-      const sy = scene ? scene.height / geometry.srcHeight : 1;
-      const detections: Detection[] = new Array(kept);
-      for (let k = 0; k < kept; k++) {
-        const i = this.scratch.keep[k]!;
-        const classId = c.classId[i]!;
-        detections[k] = {
-          classId,
-          label: this.info.labels[classId] ?? `class${classId}`,
-          score: c.score[i]!,
-          box: {
-            x1: toSourceX(geometry, c.x1[i]!) * sx,
-            y1: toSourceY(geometry, c.y1[i]!) * sy,
-            x2: toSourceX(geometry, c.x2[i]!) * sx,
-            y2: toSourceY(geometry, c.y2[i]!) * sy,
-          },
-        };
-      }
+      const detections = this.decoder.decode(outputs, geometry, scene);
       for (const name of this.session.outputNames) result[name]?.dispose?.();
       this.lastTimings.preprocessMs = t1 - t0;
       this.lastTimings.inferenceMs = t2 - t1;
@@ -172,6 +152,38 @@ export class OnnxDetector implements Detector {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** On one thread there is nothing to overlap: the frame is detected before the next is taken. */
+  async submit(pixels: FramePixels, scene?: Size): Promise<Submitted> {
+    const detections = await this.detect(pixels, scene);
+    return { detections: Promise.resolve(detections) };
+  }
+
+  /**
+   * The model alone on an input tensor prepared elsewhere (the worker's side of WorkerDetector):
+   * the outputs are copied into `into` (grown when too small) and returned with their dims.
+   */
+  async runOn(
+    input: Float32Array,
+    into: ArrayBuffer[],
+  ): Promise<{ readonly outputs: { readonly dims: readonly number[]; readonly buffer: ArrayBuffer }[] }> {
+    const tensor = new ort.Tensor("float32", input, [1, 3, this.info.inputHeight, this.info.inputWidth]);
+    const result = await this.session.run({ [this.info.inputName]: tensor });
+    const outputs = this.session.outputNames.map((name, k) => {
+      const o = asOutput(name, result[name], this.info.path);
+      const have = into[k];
+      const buffer = have && have.byteLength >= o.data.byteLength ? have : new ArrayBuffer(o.data.byteLength);
+      new Float32Array(buffer, 0, o.data.length).set(o.data);
+      return { dims: o.dims, buffer };
+    });
+    for (const name of this.session.outputNames) result[name]?.dispose?.();
+    return { outputs };
+  }
+
+  /** What the worker's parent needs to decode this model's outputs itself. */
+  get decoderSetup(): DecoderSetup {
+    return this.decoder.setup;
   }
 
   frameSizeFor(width: number, height: number): Size {
@@ -191,35 +203,6 @@ export class OnnxDetector implements Detector {
   async release(): Promise<void> {
     await this.session.release();
   }
-}
-
-/**
- * The frame size at which the model sees a `width` x `height` scene without further resizing: a
- * capture stage that delivers raw RGB at this size spares the detector all decoding and scaling.
- */
-export function modelFrameSize(
-  info: Pick<DetectorInfo, "inputWidth" | "inputHeight">,
-  preprocess: Preprocess,
-  width: number,
-  height: number,
-): Size {
-  const g = computeGeometry(
-    width,
-    height,
-    info.inputWidth,
-    info.inputHeight,
-    preprocess.resize,
-    preprocess.padPlacement,
-  );
-  return { width: g.resizedWidth, height: g.resizedHeight };
-}
-
-/** The box raw frames should be scaled into, so that preparing them needs no resize at all. */
-export function modelCaptureTarget(
-  info: Pick<DetectorInfo, "inputWidth" | "inputHeight">,
-  preprocess: Preprocess,
-): CaptureTarget {
-  return { width: info.inputWidth, height: info.inputHeight, stretch: preprocess.resize === "stretch" };
 }
 
 function asOutput(name: string, value: ort.OnnxValue | undefined, path: string): OutputTensor {

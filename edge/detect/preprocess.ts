@@ -16,7 +16,8 @@ export class ImageDecodeError extends Error {
  * only when the geometry changes.
  */
 export class Preprocessor {
-  readonly tensorData: Float32Array;
+  /** The model input; while lent out (`lend`) it is detached and `prepare` refuses. */
+  tensorData: Float32Array;
   private readonly mul: Float32Array;
   private readonly add: Float32Array;
   /** Source channel index feeding each model channel (RGB input -> model colour order). */
@@ -40,8 +41,21 @@ export class Preprocessor {
     }
   }
 
+  /**
+   * The input tensor's memory, for moving it to another thread (postMessage transfer). The content
+   * (padding included) survives the round trip; `takeBack` makes it usable here again.
+   */
+  lend(): ArrayBuffer {
+    return this.tensorData.buffer as ArrayBuffer;
+  }
+
+  takeBack(buffer: ArrayBuffer): void {
+    this.tensorData = new Float32Array(buffer);
+  }
+
   /** Decodes, resizes and normalises into `tensorData`; returns the geometry for mapping boxes back. */
   async prepare(pixels: FramePixels): Promise<InputGeometry> {
+    if (this.tensorData.length === 0) throw new Error("Preprocessor.prepare while its tensor is lent out");
     let srcWidth: number;
     let srcHeight: number;
     if (pixels.kind === "rgb") {

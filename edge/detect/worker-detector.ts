@@ -9,11 +9,13 @@ import type {
   DetectorOptions,
   DetectTimings,
   Size,
+  Submitted,
 } from "./detector.ts";
+import { type InputGeometry, modelCaptureTarget, modelFrameSize } from "./letterbox.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 import { ModelLoadError } from "./model-file.ts";
-import { modelCaptureTarget, modelFrameSize } from "./onnx-detector.ts";
-import { ImageDecodeError } from "./preprocess.ts";
+import { type DecoderSetup, OutputDecoder } from "./output-decoder.ts";
+import { ImageDecodeError, Preprocessor } from "./preprocess.ts";
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from "./worker-protocol.ts";
 
 /** Errors that keep their meaning across the thread boundary (callers test with instanceof). */
@@ -51,24 +53,51 @@ function startWorker(init: WorkerInit): Worker {
   return new Worker(boot, { eval: true, workerData: { ...init, entry: entry.href, tsx } });
 }
 
+interface Slot {
+  readonly preprocessor: Preprocessor;
+  /** Output buffers as the worker last returned them (empty before the first frame). */
+  outputs: ArrayBuffer[];
+  /** Set while the slot's frame is in the worker. */
+  pending:
+    | {
+        readonly geometry: InputGeometry;
+        readonly scene: Size | undefined;
+        readonly preprocessMs: number;
+        readonly resolve: (d: Detection[]) => void;
+        readonly reject: (e: Error) => void;
+      }
+    | undefined;
+}
+
 /**
- * A detector whose model runs in a worker thread: ONNX Runtime's `run()` blocks the thread it is
- * called on for a whole inference, so on the Node thread the camera pipe, the API, MQTT keep-alives
- * and the interval clock would wait behind every frame. Frames travel in pool buffers that are
- * moved to the worker and back (one copy from the capture buffer, none across the thread).
+ * A detector whose model runs in a worker thread. ONNX Runtime's `run()` blocks the thread it is
+ * called on for a whole inference; here that is the worker's thread, so the Node thread stays free
+ * for the camera pipe, the API, MQTT keep-alives and the interval clock. Preparing a frame and
+ * decoding the model's outputs stay on the Node thread, where they overlap the inference of the
+ * frame before: two slots, each with its own input tensor, take turns (`maxInFlight` = 2). Tensors
+ * and output buffers are moved to the worker and back, never copied across.
  */
 export class WorkerDetector implements Detector {
   readonly lastTimings: DetectTimings = { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
-  private readonly pool: ArrayBuffer[] = [];
-  private pending: { resolve: (d: Detection[]) => void; reject: (e: Error) => void } | undefined;
+  readonly maxInFlight = 2;
+  private readonly slots: Slot[];
+  private readonly decoder: OutputDecoder;
+  private next = 0;
   private released = false;
-  private exitError: Error | undefined;
+  private failure: Error | undefined;
 
   private constructor(
     readonly info: DetectorInfo,
     private readonly preprocess: Preprocess,
+    decoder: DecoderSetup,
     private readonly worker: Worker,
   ) {
+    this.decoder = new OutputDecoder(decoder);
+    this.slots = Array.from({ length: this.maxInFlight }, () => ({
+      preprocessor: new Preprocessor(info.inputWidth, info.inputHeight, preprocess),
+      outputs: [],
+      pending: undefined,
+    }));
     worker.on("message", (m: FromWorker) => this.onMessage(m));
     worker.on("error", (err) => this.fail(err));
     worker.on("exit", (code) => {
@@ -92,13 +121,12 @@ export class WorkerDetector implements Detector {
         if (m.type === "load-failed") {
           void worker.terminate();
           reject(revive(m.error));
-        } else {
-          const d = new WorkerDetector(m.info, m.preprocess, worker);
-          worker.on("message", (w: FromWorker) => {
-            if (w.type === "warn") warn?.(w.message);
-          });
-          resolve(d);
+          return;
         }
+        worker.on("message", (w: FromWorker) => {
+          if (w.type === "warn") warn?.(w.message);
+        });
+        resolve(new WorkerDetector(m.info, m.preprocess, m.decoder, worker));
       };
       worker.on("message", onMessage);
       worker.once("error", onError);
@@ -106,25 +134,36 @@ export class WorkerDetector implements Detector {
     });
   }
 
-  detect(pixels: FramePixels, scene?: Size): Promise<Detection[]> {
-    if (this.exitError) return Promise.reject(this.exitError);
-    if (this.pending) throw new Error("WorkerDetector.detect called while a previous call is still running");
-    const buffer = this.bufferFor(pixels.data.byteLength);
-    pixels.data.copy(new Uint8Array(buffer), 0, 0, pixels.data.byteLength);
-    const request: ToWorker = {
-      type: "detect",
-      buffer,
-      byteLength: pixels.data.byteLength,
-      pixels:
-        pixels.kind === "rgb"
-          ? { kind: "rgb", width: pixels.width, height: pixels.height }
-          : { kind: "encoded" },
-      scene,
-    };
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage(request, [buffer]);
+  async detect(pixels: FramePixels, scene?: Size): Promise<Detection[]> {
+    return (await this.submit(pixels, scene)).detections;
+  }
+
+  async submit(pixels: FramePixels, scene?: Size): Promise<Submitted> {
+    if (this.failure) throw this.failure;
+    const index = this.next;
+    const slot = this.slots[index] as Slot;
+    if (slot.pending || slot.preprocessor.tensorData.length === 0)
+      throw new Error(
+        `WorkerDetector: more than ${this.maxInFlight} frames submitted before their detections were awaited`,
+      );
+    this.next = (index + 1) % this.slots.length;
+    const t0 = performance.now();
+    const geometry = await slot.preprocessor.prepare(pixels);
+    const preprocessMs = performance.now() - t0;
+    const detections = new Promise<Detection[]>((resolve, reject) => {
+      slot.pending = { geometry, scene, preprocessMs, resolve, reject };
     });
+    // a failure may arrive before the caller awaits this frame (it awaits the one before first):
+    // marked handled here, it still rejects the caller's await
+    detections.catch(() => {});
+    const input = slot.preprocessor.lend();
+    const outputs = slot.outputs;
+    slot.outputs = [];
+    this.worker.postMessage({ type: "run", slot: index, input, outputs } satisfies ToWorker, [
+      input,
+      ...outputs,
+    ]);
+    return { detections };
   }
 
   frameSizeFor(width: number, height: number): Size {
@@ -138,7 +177,7 @@ export class WorkerDetector implements Detector {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    if (!this.exitError) {
+    if (!this.failure) {
       const done = new Promise<void>((resolve) => {
         this.worker.on("message", (m: FromWorker) => m.type === "released" && resolve());
         this.worker.once("exit", () => resolve());
@@ -149,28 +188,47 @@ export class WorkerDetector implements Detector {
     await this.worker.terminate();
   }
 
-  /** A pool buffer at least `bytes` long (frames of one source have one size, so this settles). */
-  private bufferFor(bytes: number): ArrayBuffer {
-    const i = this.pool.findIndex((b) => b.byteLength >= bytes);
-    if (i >= 0) return this.pool.splice(i, 1)[0] as ArrayBuffer;
-    return new ArrayBuffer(bytes);
-  }
-
   private onMessage(m: FromWorker): void {
-    if (m.type !== "detected" && m.type !== "detect-failed") return;
-    if (this.pool.length < 2) this.pool.push(m.buffer);
-    const p = this.pending;
-    this.pending = undefined;
-    if (m.type === "detected") {
-      Object.assign(this.lastTimings, m.timings);
-      p?.resolve(m.detections);
-    } else p?.reject(revive(m.error));
+    if (m.type !== "ran" && m.type !== "run-failed") return;
+    const slot = this.slots[m.slot];
+    if (!slot) return;
+    slot.preprocessor.takeBack(m.input);
+    const p = slot.pending;
+    slot.pending = undefined;
+    if (m.type === "run-failed") {
+      slot.outputs = m.outputs;
+      p?.reject(revive(m.error));
+      return;
+    }
+    slot.outputs = m.outputs.map((o) => o.buffer);
+    if (!p) return;
+    const t0 = performance.now();
+    try {
+      const tensors = m.outputs.map((o, k) => ({
+        name: `output${k}`,
+        dims: o.dims,
+        data: new Float32Array(
+          o.buffer,
+          0,
+          o.dims.reduce((a, b) => a * b, 1),
+        ),
+      }));
+      const detections = this.decoder.decode(tensors, p.geometry, p.scene);
+      this.lastTimings.preprocessMs = p.preprocessMs;
+      this.lastTimings.inferenceMs = m.inferenceMs;
+      this.lastTimings.postprocessMs = performance.now() - t0;
+      p.resolve(detections);
+    } catch (err) {
+      p.reject(err as Error);
+    }
   }
 
   private fail(err: Error): void {
-    this.exitError ??= err;
-    const p = this.pending;
-    this.pending = undefined;
-    p?.reject(err);
+    this.failure ??= err;
+    for (const slot of this.slots) {
+      const p = slot.pending;
+      slot.pending = undefined;
+      p?.reject(err);
+    }
   }
 }

@@ -1,23 +1,23 @@
-import type { Detection } from "../domain/types.ts";
-import type { DetectorInfo, DetectorOptions, DetectTimings, Size } from "./detector.ts";
+import type { DetectorInfo, DetectorOptions } from "./detector.ts";
 import type { Preprocess } from "./model-descriptor.ts";
+import type { DecoderSetup } from "./output-decoder.ts";
 
 /** Messages between `WorkerDetector` (Node thread) and `inference-worker.ts`. */
 
 export type WorkerInit = Omit<DetectorOptions, "warn">;
 
-/** A frame in a pool buffer, moved (not copied) to the worker and back. */
-export interface DetectRequest {
-  readonly type: "detect";
-  readonly buffer: ArrayBuffer;
-  readonly byteLength: number;
-  readonly pixels:
-    | { readonly kind: "encoded" }
-    | { readonly kind: "rgb"; readonly width: number; readonly height: number };
-  readonly scene: Size | undefined;
+/**
+ * One prepared input tensor and the buffers its outputs are to be written into, all moved (not
+ * copied) to the worker and back.
+ */
+export interface RunRequest {
+  readonly type: "run";
+  readonly slot: number;
+  readonly input: ArrayBuffer;
+  readonly outputs: ArrayBuffer[];
 }
 
-export type ToWorker = DetectRequest | { readonly type: "release" };
+export type ToWorker = RunRequest | { readonly type: "release" };
 
 export interface SerializedError {
   readonly name: string;
@@ -26,13 +26,25 @@ export interface SerializedError {
 
 export type FromWorker =
   | { readonly type: "warn"; readonly message: string }
-  | { readonly type: "ready"; readonly info: DetectorInfo; readonly preprocess: Preprocess }
+  | {
+      readonly type: "ready";
+      readonly info: DetectorInfo;
+      readonly preprocess: Preprocess;
+      readonly decoder: DecoderSetup;
+    }
   | { readonly type: "load-failed"; readonly error: SerializedError }
   | {
-      readonly type: "detected";
-      readonly detections: Detection[];
-      readonly timings: DetectTimings;
-      readonly buffer: ArrayBuffer;
+      readonly type: "ran";
+      readonly slot: number;
+      readonly input: ArrayBuffer;
+      readonly outputs: { readonly dims: readonly number[]; readonly buffer: ArrayBuffer }[];
+      readonly inferenceMs: number;
     }
-  | { readonly type: "detect-failed"; readonly error: SerializedError; readonly buffer: ArrayBuffer }
+  | {
+      readonly type: "run-failed";
+      readonly slot: number;
+      readonly input: ArrayBuffer;
+      readonly outputs: ArrayBuffer[];
+      readonly error: SerializedError;
+    }
   | { readonly type: "released" };

@@ -3,6 +3,7 @@ import { decodeVideoFrames } from "../capture/ffmpeg.ts";
 import { DEFAULT_LINE_OPTIONS } from "../count/line-counter.ts";
 import { DEFAULT_ZONE_OPTIONS } from "../count/zone-counter.ts";
 import type { Detector } from "../detect/detector.ts";
+import { type CountKey, CrossingTotals } from "../domain/crossing-totals.ts";
 import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
 import { Pipeline, type PipelineOptions, type RelativeLine, toLineSpec } from "../pipeline/pipeline.ts";
 import { DEFAULT_TRACKER_OPTIONS } from "../track/byte-tracker.ts";
@@ -10,6 +11,16 @@ import { DEFAULT_MODE_OPTIONS } from "../track/mode-of-travel.ts";
 import { readGroundTruth, readSequence } from "./mot.ts";
 
 export type { RelativeLine };
+
+/** What running the pipeline on a sequence needs to know of it. */
+export interface CountingSequenceVideo {
+  readonly video: string;
+  readonly width: number;
+  readonly height: number;
+  readonly frameRate: number;
+  readonly frames: number;
+  readonly lines: readonly RelativeLine[];
+}
 
 /** Vertical and horizontal lines at 25, 50 and 75 % of the frame, so any sequence can be scored. */
 export const DEFAULT_EVAL_LINES: readonly RelativeLine[] = [
@@ -92,9 +103,9 @@ export function groundTruthCrossings(seqDir: string, lines: readonly RelativeLin
 }
 
 export interface CountRun {
-  readonly counts: DirectionCounts;
+  /** Crossings per line, direction and mode (`line:from>to:mode`). */
+  readonly counted: Map<CountKey, number>;
   readonly frames: number;
-  readonly countsByMode: Map<string, number>;
   readonly msPerFrame: { readonly detect: number; readonly trackAndCount: number };
 }
 
@@ -108,26 +119,18 @@ export const EVAL_PIPELINE_OPTIONS: PipelineOptions = {
   aggregation: { deviceId: "eval", periodSec: 366 * 86_400, modes: [], maxFrameGapSec: 2 },
 };
 
-/** The counter's own pipeline on the sequence's video: detector, then `Pipeline.step` per frame. */
+/** The counter's own pipeline on a sequence's video: the detector, then `Pipeline.step` per frame. */
 export async function runCountPipeline(
-  seqDir: string,
+  seq: Pick<CountingSequenceVideo, "video" | "width" | "height" | "frameRate" | "frames" | "lines">,
   detector: Detector,
-  lines: readonly RelativeLine[],
   options: {
     pipeline?: PipelineOptions;
     onFrame?: (i: number, total: number) => void;
   } = {},
 ): Promise<CountRun> {
-  const seq = readSequence(seqDir);
-  if (!seq.video) throw new Error(`${seqDir}: no video file to run the detector on`);
   const size = detector.frameSizeFor(seq.width, seq.height);
-  const pipeline = new Pipeline(options.pipeline ?? EVAL_PIPELINE_OPTIONS, { lines, zones: [] });
-  const counts: DirectionCounts = new Map();
-  for (const l of lines) {
-    counts.set(key(l.name, l.from, l.to), 0);
-    counts.set(key(l.name, l.to, l.from), 0);
-  }
-  const countsByMode = new Map<string, number>();
+  const pipeline = new Pipeline(options.pipeline ?? EVAL_PIPELINE_OPTIONS, { lines: seq.lines, zones: [] });
+  const totals = new CrossingTotals();
   let frames = 0;
   let detectMs = 0;
   let trackMs = 0;
@@ -141,22 +144,27 @@ export async function runCountPipeline(
     );
     const t1 = performance.now();
     const result = pipeline.step({ tsMs, width: seq.width, height: seq.height }, dets);
-    for (const x of result.crossings) {
-      const k = key(x.line, x.from, x.to);
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-      countsByMode.set(x.mode, (countsByMode.get(x.mode) ?? 0) + 1);
-    }
+    for (const x of result.crossings) totals.add(x);
     trackMs += performance.now() - t1;
     detectMs += t1 - t0;
     frames++;
-    options.onFrame?.(frames, seq.length);
+    options.onFrame?.(frames, seq.frames);
   }
   return {
-    counts,
+    counted: totals.byKey(),
     frames,
-    countsByMode,
     msPerFrame: { detect: detectMs / frames, trackAndCount: trackMs / frames },
   };
+}
+
+/** Per line and direction (`line:from>to`), whatever the mode. */
+export function byDirection(counts: ReadonlyMap<CountKey, number>): DirectionCounts {
+  const out: DirectionCounts = new Map();
+  for (const [k, n] of counts) {
+    const d = k.slice(0, k.lastIndexOf(":"));
+    out.set(d, (out.get(d) ?? 0) + n);
+  }
+  return out;
 }
 
 export interface CountComparison {
