@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Candidates } from "../edge/detect/candidates.ts";
+import { COCO80_LABELS } from "../edge/detect/coco-labels.ts";
 import { computeGeometry, toInputX, toInputY, toSourceX, toSourceY } from "../edge/detect/letterbox.ts";
 import { nonMaxSuppression } from "../edge/detect/nms.ts";
+import { nmsGroupsFor } from "../edge/detect/output-decoder.ts";
 
 describe("letterbox geometry", () => {
   it.each([
@@ -47,13 +49,40 @@ describe("letterbox geometry", () => {
 });
 
 describe("class-aware NMS", () => {
-  function run(boxes: [number, number, number, number, number, number][], iou = 0.5, max = 100) {
+  function run(
+    boxes: [number, number, number, number, number, number][],
+    iou = 0.5,
+    max = 100,
+    groups?: Int32Array,
+  ) {
     const c = new Candidates(2);
     for (const b of boxes) c.push(...b);
     const scratch = { order: new Uint32Array(16), suppressed: new Uint8Array(16), keep: new Uint32Array(16) };
-    const kept = nonMaxSuppression(c, iou, max, scratch);
+    const kept = nonMaxSuppression(c, iou, max, scratch, groups);
     return Array.from(scratch.keep.subarray(0, kept));
   }
+
+  // COCO ids: 0 person, 1 bicycle, 2 car, 3 motorcycle, 5 bus, 7 truck
+  const groups = nmsGroupsFor(COCO80_LABELS);
+
+  it("one van, one box: a car box and a truck box on one vehicle suppress each other", () => {
+    const van: [number, number, number, number, number, number][] = [
+      [0, 0, 100, 60, 0.55, 2],
+      [2, 0, 100, 62, 0.48, 7],
+    ];
+    expect(run(van, 0.5, 100, groups)).toEqual([0]);
+    expect(run(van)).toEqual([0, 1]); // per class, both would stay: two tracks, two counts
+  });
+
+  it("family groups keep a cyclist's person and bicycle apart", () => {
+    const rider: [number, number, number, number, number, number][] = [
+      [0, 0, 10, 20, 0.9, 0],
+      [0, 5, 10, 20, 0.8, 1],
+      [0, 5, 10, 20, 0.4, 3],
+    ];
+    // the bicycle and the motorcycle box are one two-wheeler; the person stays
+    expect(run(rider, 0.5, 100, groups)).toEqual([0, 1]);
+  });
 
   it("keeps the best of overlapping same-class boxes, best first", () => {
     expect(

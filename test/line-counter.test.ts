@@ -72,6 +72,22 @@ describe("line crossings", () => {
       ["north>south:cyclist"],
     ],
     ["a big step across the line in one frame counts", path(1, 100, [40, 180]), ["north>south:pedestrian"]],
+    // first seen inside the hysteresis band (the first frames of a recording, or out of an occlusion)
+    [
+      "first seen just before the line, then walking across: counted",
+      path(1, 100, [95, 105, 115, 125, 135]),
+      ["north>south:pedestrian"],
+    ],
+    [
+      "first seen just before the line, crossing into the band only: nothing",
+      path(1, 100, [95, 99, 103, 106, 104, 106]),
+      [],
+    ],
+    [
+      "first seen on the line, standing there with jitter for seconds: nothing",
+      path(1, 100, [99, 102, 98, 103, 101, 102, 103, 102, 101, 103, 102, 104, 102, 103, 101, 102, 103]),
+      [],
+    ],
   ])("%s", (_name, frames, expected) => {
     expect(run(frames)).toEqual(expected);
   });
@@ -132,6 +148,22 @@ describe("line crossings", () => {
       [[2, 100, 160]],
     ];
     expect(run(frames)).toEqual(["north>south:pedestrian"]);
+  });
+
+  it("once a lost track's prediction has travelled a body height, a newcomer does not inherit it", () => {
+    // track 1 is lost just before the line; the tracker predicts it onwards, more than one box
+    // height (50) in all; then a newcomer appears near where track 1 was last seen (tud-campus,
+    // frame 24: a stranger entering took over a state lost long before and made a false count)
+    const frames: Obs[][] = [
+      [[1, 100, 60]],
+      [[1, 100, 80]],
+      [[1, 100, 90]],
+      ...[100, 115, 130, 145, 160].map((y): Obs[] => [[1, 100, y, { seen: false }]]),
+      [[2, 100, 130]],
+      [[2, 100, 150]],
+      [[2, 100, 170]],
+    ];
+    expect(run(frames)).toEqual([]);
   });
 
   it("a new track far from the vanished one is a different object", () => {

@@ -5,7 +5,15 @@ import { scoreModes } from "../edge/eval/mode-score.ts";
 const m = (entries: Record<string, number>) => new Map(Object.entries(entries)) as Map<CountKey, number>;
 
 describe("scores per mode, class errors told apart from counting errors", () => {
-  it.each([
+  it.each<{
+    name: string;
+    counted: Record<string, number>;
+    truth: Record<string, number>;
+    counting: number;
+    klass: number;
+    car: number;
+    vehicles: number;
+  }>([
     {
       name: "exact",
       counted: { "a:n>s:car": 2, "a:s>n:cyclist": 1 },

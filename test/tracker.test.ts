@@ -136,7 +136,31 @@ describe("ByteTracker", () => {
     }
     expect(u!.tracks).toHaveLength(1);
     expect(u!.tracks[0]!.category).toBe("car");
-    expect(u!.tracks[0]!.categoryVotes.get("truck")).toBeCloseTo(1.8);
+    // each vote is the score times the box height (pixels the class was judged on)
+    expect(u!.tracks[0]!.categoryVotes.get("truck")).toBeCloseTo(2 * 0.9 * 50);
+  });
+
+  it.each([
+    ["no prior: the class seen more often wins", {}, "motorcycle"],
+    ["motorcycles rare here (share 0.1): bicycle", { bicycle: 0.9, motorcycle: 0.1 }, "bicycle"],
+    ["motorcycles common (share 0.5): the evidence decides", { bicycle: 0.5, motorcycle: 0.5 }, "motorcycle"],
+  ])("a two-wheeler seen 12 times as motorcycle and 8 as bicycle; %s", (_name, classPrior, expected) => {
+    const tracker = new ByteTracker({ ...DEFAULT_TRACKER_OPTIONS, classPrior });
+    let u: TrackUpdate | undefined;
+    for (let i = 0; i < 20; i++)
+      u = tracker.update([det(i % 5 < 3 ? "motorcycle" : "bicycle", 100 + i * 5, 300, 30, 40)], i * 100);
+    expect(u?.tracks.map((t) => t.category)).toEqual([expected]);
+  });
+
+  it("a lorry that looked like a car while small: the near, large sightings weigh more", () => {
+    const tracker = new ByteTracker();
+    let u: TrackUpdate | undefined;
+    // approaching: 8 frames "car" while 40-82 px tall, then 6 frames "truck" at 88-118 px
+    for (let i = 0; i < 14; i++) {
+      const h = 40 + i * 6;
+      u = tracker.update([det(i >= 8 ? "truck" : "car", 100 + i * 4, 300 + i * 6, h * 1.2, h)], i * 100);
+    }
+    expect(u?.tracks.map((t) => t.category)).toEqual(["truck"]);
   });
 
   it("never continues a person track with a bicycle box", () => {

@@ -177,4 +177,3 @@ export async function runEvalCount(dir: string, o: EvalCountOptions): Promise<nu
   if (o.write) writeFileSync(o.write, `model ${detector.info.id}\n\n${table}`);
   return 0;
 }
-

@@ -1,5 +1,5 @@
 import { type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
-import { DEFAULT_COUNTED_CLASSES, DEFAULT_MODE_OF } from "../domain/classes.ts";
+import { DEFAULT_COUNTED_CLASSES, DEFAULT_MODE_OF, DEFAULT_MOTORCYCLE_SHARE } from "../domain/classes.ts";
 
 /**
  * The one description of a device's configuration: TypeScript types, defaults and the JSON Schema
@@ -249,6 +249,13 @@ export const CountingSchema = Type.Object(
       default: 1,
       description:
         "Hysteresis: time on the new side after which a crossing counts, if the distance was not reached",
+    }),
+    motorcycleShare: Type.Number({
+      minimum: 0.01,
+      maximum: 0.99,
+      default: DEFAULT_MOTORCYCLE_SHARE,
+      description:
+        "Expected share of motorcycles among two-wheelers here (0.1 suits a city street with many bicycles): a two-wheeler counts as a motorcycle only when the detector's evidence outweighs this prior",
     }),
     modes: Type.Record(Type.String(), Type.String({ minLength: 1, pattern: "^[a-z][a-z0-9_-]*$" }), {
       default: { ...DEFAULT_MODE_OF },

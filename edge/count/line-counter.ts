@@ -42,6 +42,8 @@ interface TrackLineState extends PerTrack {
   /** Side the anchor is on now, and since when without a break. */
   observedSide: -1 | 0 | 1;
   observedSinceMs: number;
+  /** The side was taken from a first sighting close to the line, not yet confirmed. */
+  provisional: boolean;
   /** The anchor's path met the finite line since it left the committed side. */
   crossed: boolean;
   /** Directions already counted for this track (FROM_TO | TO_FROM). */
@@ -70,7 +72,7 @@ export class LineCounter {
     readonly options: LineCounterOptions = DEFAULT_LINE_OPTIONS,
   ) {
     if (line.points.length < 2) throw new Error(`line ${line.name}: needs at least 2 points`);
-    this.states = new TrackStates(options.handoverWindowSec * 1000);
+    this.states = new TrackStates(options.handoverWindowSec * 1000, options.handoverRadius);
   }
 
   /** Crossings completed in this frame. `removedIds` are tracks the tracker ended. */
@@ -83,10 +85,12 @@ export class LineCounter {
         // (an ID switch at the line). Far from the line nothing can be double counted, and people
         // leaving and entering at the same frame edge must not merge.
         const s = this.states.get(u.trackId);
-        const nearLine = s?.hasLast && s.lastDistance <= this.options.handoverRadius * s.lastHeight;
+        const nearLine = s?.hasLast === true && s.lastDistance <= this.options.handoverRadius * s.lastHeight;
+        const p = anchorPoint(u.box, this.options.anchor);
         this.states.lost(
           u.trackId,
-          s && nearLine ? { x: s.lastX, y: s.lastY, mode: u.mode } : undefined,
+          { x: p.x, y: p.y, height: Math.max(1, u.box.y2 - u.box.y1), mode: u.mode },
+          nearLine,
           tsMs,
         );
         continue;
@@ -97,10 +101,13 @@ export class LineCounter {
       if (!s) {
         const radius = this.options.handoverRadius * height;
         const nearLine = sideOfPolyline(this.line.points, a.x, a.y).distance <= radius;
-        s = nearLine ? this.states.takeOver(u.trackId, a.x, a.y, u.mode, radius, tsMs) : undefined;
+        s = nearLine
+          ? this.states.takeOver(u.trackId, { x: a.x, y: a.y, height, mode: u.mode }, radius, tsMs)
+          : undefined;
         if (!s) {
           s = {
             side: 0,
+            provisional: false,
             observedSide: 0,
             observedSinceMs: tsMs,
             crossed: false,
@@ -151,14 +158,18 @@ export class LineCounter {
     }
     const farEnough = distance >= Math.max(1, this.options.minDistance * height);
     const longEnough = tsMs - s.observedSinceMs >= this.options.minSideSec * 1000;
-    if (!farEnough && !longEnough) return;
     if (s.side === 0) {
+      // The first sighting gives the side, provisionally if it is close to the line: someone first
+      // seen beside the line (the first frames, or out of an occlusion) who then walks across it
+      // is counted, but only once clearly on the other side (standing on the line counts nothing).
       s.side = side;
+      s.provisional = !farEnough && !longEnough;
       s.crossed = false;
       return;
     }
+    if (!farEnough && !longEnough) return;
     if (side !== s.side) {
-      if (s.crossed) {
+      if (s.crossed && (farEnough || !s.provisional)) {
         const dir = s.side < 0 ? FROM_TO : TO_FROM;
         if (!(s.counted & dir)) {
           s.counted |= dir;
@@ -167,6 +178,7 @@ export class LineCounter {
       }
       s.side = side;
     }
+    s.provisional = false;
     s.crossed = false;
   }
 

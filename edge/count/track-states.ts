@@ -6,10 +6,25 @@ export interface PerTrack {
   wasSeen: boolean;
 }
 
-interface Offer<S> {
-  readonly trackId: number;
+/** Where a lost track is now thought to be: the tracker's prediction of its anchor and box height. */
+export interface Whereabouts {
   readonly x: number;
   readonly y: number;
+  readonly height: number;
+  readonly mode: Mode;
+}
+
+/** A successor must be this alike in size (box height ratio) to take a state over. */
+const MAX_SIZE_RATIO = 1.5;
+
+interface Offer<S> {
+  readonly trackId: number;
+  /** Where the track was when it was lost. */
+  readonly fromX: number;
+  readonly fromY: number;
+  x: number;
+  y: number;
+  height: number;
   readonly mode: Mode;
   readonly lostAtMs: number;
   readonly state: S;
@@ -20,8 +35,11 @@ interface Offer<S> {
 /**
  * Per-track counter state with the one set of rules every counter follows:
  * - a track's state lives from its first seen frame until the tracker ends it;
- * - while a track is lost, its state may be *offered* for a short window: a track born near the
- *   spot, with the same mode, *takes it over* (an ID switch neither adds a count nor loses one);
+ * - while a track is lost, its state may be *offered* for a short window: a track born where the
+ *   lost one is predicted to be by now, with the same mode and a similar size, *takes it over* (an
+ *   ID switch neither adds a count nor loses one); a stranger arriving elsewhere does not. An ID
+ *   switch is a short gap: once the prediction has travelled more than `maxTravel` box heights
+ *   from where the track was lost, it is speculation, and the offer closes;
  * - a track seen again withdraws its offer; an ended track's offer stays open for the rest of its
  *   window, and an offer that nobody took is handed back to the counter when it expires.
  * Bounded: states by the live tracks, offers by the window.
@@ -30,7 +48,11 @@ export class TrackStates<S extends PerTrack> {
   private readonly states = new Map<number, S>();
   private offers: Offer<S>[] = [];
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    /** How far (in box heights) a lost track's prediction may travel while its offer stands. */
+    private readonly maxTravel: number,
+  ) {}
 
   get(trackId: number): S | undefined {
     return this.states.get(trackId);
@@ -40,13 +62,36 @@ export class TrackStates<S extends PerTrack> {
     this.states.set(trackId, state);
   }
 
-  /** The track is lost this frame: the counter's state is kept, `offer` opens it to a successor. */
-  lost(trackId: number, offerAt: { x: number; y: number; mode: Mode } | undefined, tsMs: number): void {
+  /**
+   * The track is lost this frame: the counter's state is kept. On the first lost frame `offer`
+   * opens it to a successor; `predicted` moves an open offer along with the tracker's prediction.
+   */
+  lost(trackId: number, predicted: Whereabouts, offer: boolean, tsMs: number): void {
     const s = this.states.get(trackId);
     if (!s) return;
-    if (s.wasSeen && offerAt) {
+    if (s.wasSeen) {
       this.withdraw(trackId);
-      this.offers.push({ trackId, ...offerAt, lostAtMs: tsMs, state: s, ended: false });
+      if (offer)
+        this.offers.push({
+          trackId,
+          fromX: predicted.x,
+          fromY: predicted.y,
+          ...predicted,
+          lostAtMs: tsMs,
+          state: s,
+          ended: false,
+        });
+    } else {
+      const o = this.offers.find((x) => x.trackId === trackId);
+      if (o) {
+        if (Math.hypot(predicted.x - o.fromX, predicted.y - o.fromY) > this.maxTravel * predicted.height)
+          this.withdraw(trackId);
+        else {
+          o.x = predicted.x;
+          o.y = predicted.y;
+          o.height = predicted.height;
+        }
+      }
     }
     s.wasSeen = false;
   }
@@ -61,14 +106,20 @@ export class TrackStates<S extends PerTrack> {
     return s;
   }
 
-  /** A new track takes over the nearest same-mode offer within `radius` of (x, y), if any. */
-  takeOver(trackId: number, x: number, y: number, mode: Mode, radius: number, tsMs: number): S | undefined {
+  /**
+   * A new track takes over the nearest offer within `radius` of where it was born, of the same mode
+   * and of a similar size, if any.
+   */
+  takeOver(trackId: number, born: Whereabouts, radius: number, tsMs: number): S | undefined {
     this.expire(tsMs);
+    const { x, y, height, mode } = born;
     let best = -1;
     let bestDist = radius;
     for (let i = 0; i < this.offers.length; i++) {
       const o = this.offers[i] as Offer<S>;
       if (o.mode !== mode) continue;
+      const ratio = height / Math.max(1, o.height);
+      if (ratio > MAX_SIZE_RATIO || ratio < 1 / MAX_SIZE_RATIO) continue;
       const d = Math.hypot(o.x - x, o.y - y);
       if (d <= bestDist) {
         bestDist = d;

@@ -54,7 +54,7 @@ export class ZoneCounter {
     readonly options: ZoneCounterOptions = DEFAULT_ZONE_OPTIONS,
   ) {
     if (zone.polygon.length < 3) throw new Error(`zone ${zone.name}: needs at least 3 points`);
-    this.states = new TrackStates(options.handoverWindowSec * 1000);
+    this.states = new TrackStates(options.handoverWindowSec * 1000, options.handoverRadius);
   }
 
   update(users: readonly RoadUser[], tsMs: number, removedIds: readonly number[] = []): readonly ZoneEvent[] {
@@ -67,7 +67,9 @@ export class ZoneCounter {
     for (const u of users) {
       if (!u.seen) {
         const s = this.states.get(u.trackId);
-        this.states.lost(u.trackId, s?.inside ? { x: s.lastX, y: s.lastY, mode: u.mode } : undefined, tsMs);
+        const p = anchorPoint(u.box, this.options.anchor);
+        const predicted = { x: p.x, y: p.y, height: Math.max(1, u.box.y2 - u.box.y1), mode: u.mode };
+        this.states.lost(u.trackId, predicted, s?.inside === true, tsMs);
         continue;
       }
       const a = anchorPoint(u.box, this.options.anchor);
@@ -77,7 +79,12 @@ export class ZoneCounter {
         const height = Math.max(1, u.box.y2 - u.box.y1);
         // An ID switch inside the zone: the same visitor, not a new entry.
         s = inside
-          ? this.states.takeOver(u.trackId, a.x, a.y, u.mode, this.options.handoverRadius * height, tsMs)
+          ? this.states.takeOver(
+              u.trackId,
+              { x: a.x, y: a.y, height, mode: u.mode },
+              this.options.handoverRadius * height,
+              tsMs,
+            )
           : undefined;
         if (!s) {
           s = {

@@ -1,15 +1,19 @@
 import type { Candidates } from "./candidates.ts";
 
 /**
- * Class-aware greedy non-maximum suppression. Writes the indices of kept candidates, best first,
- * into `keep` and returns how many were kept. `order` and `suppressed` are caller-owned scratch
- * arrays (at least `c.count` long) so nothing is allocated per frame.
+ * Greedy non-maximum suppression within groups of classes. Writes the indices of kept candidates,
+ * best first, into `keep` and returns how many were kept. `groupOf[classId]` puts classes that
+ * describe one kind of object into one group (car, bus and truck: one vehicle is one box, whatever
+ * its two best classes), so they suppress each other; without it, each class is its own group.
+ * `order` and `suppressed` are caller-owned scratch arrays (at least `c.count` long) so nothing is
+ * allocated per frame.
  */
 export function nonMaxSuppression(
   c: Candidates,
   iouThreshold: number,
   maxKept: number,
   scratch: { order: Uint32Array; suppressed: Uint8Array; keep: Uint32Array },
+  groupOf?: Int32Array,
 ): number {
   const n = c.count;
   const order = scratch.order.subarray(0, n);
@@ -30,9 +34,10 @@ export function nonMaxSuppression(
     const ay2 = y2[i]!;
     const areaA = (ax2 - ax1) * (ay2 - ay1);
     const cls = classId[i]!;
+    const group = groupOf ? groupOf[cls]! : cls;
     for (let oj = oi + 1; oj < n; oj++) {
       const j = order[oj]!;
-      if (suppressed[j] || classId[j] !== cls) continue;
+      if (suppressed[j] || (groupOf ? groupOf[classId[j]!]! : classId[j]!) !== group) continue;
       const w = Math.min(ax2, x2[j]!) - Math.max(ax1, x1[j]!);
       if (w <= 0) continue;
       const h = Math.min(ay2, y2[j]!) - Math.max(ay1, y1[j]!);

@@ -22,7 +22,7 @@ import {
 } from "./model-descriptor.ts";
 import { ModelLoadError, readModelFile } from "./model-file.ts";
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "./onnx-metadata.ts";
-import { type DecoderSetup, OutputDecoder } from "./output-decoder.ts";
+import { type DecoderSetup, nmsGroupsFor, OutputDecoder } from "./output-decoder.ts";
 import { Preprocessor } from "./preprocess.ts";
 
 export type {
@@ -68,6 +68,7 @@ export class OnnxDetector implements Detector {
       params,
       iou: options.iou,
       maxDetections: options.maxDetections,
+      nmsGroups: nmsGroupsFor(info.labels),
     });
   }
 

@@ -1,3 +1,4 @@
+import { familyOf } from "../domain/classes.ts";
 import type { Detection } from "../domain/types.ts";
 import { Candidates } from "./candidates.ts";
 import { type DecodeParams, decodeOutputs, type OutputTensor } from "./decode.ts";
@@ -11,6 +12,22 @@ export interface DecoderSetup {
   readonly params: DecodeParams;
   readonly iou: number;
   readonly maxDetections: number;
+  /** NMS group per class id: classes of one family of road users suppress each other. */
+  readonly nmsGroups: Int32Array;
+}
+
+/** One NMS group per family of road users (domain/classes.ts); any other label is its own group. */
+export function nmsGroupsFor(labels: readonly string[]): Int32Array {
+  const ids = new Map<string, number>();
+  return Int32Array.from(labels, (label) => {
+    const family = familyOf(label);
+    let id = ids.get(family);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(family, id);
+    }
+    return id;
+  });
 }
 
 /**
@@ -39,7 +56,13 @@ export class OutputDecoder {
       const n = c.count * 2;
       this.scratch = { order: new Uint32Array(n), suppressed: new Uint8Array(n), keep: new Uint32Array(n) };
     }
-    const kept = nonMaxSuppression(c, this.setup.iou, this.setup.maxDetections, this.scratch);
+    const kept = nonMaxSuppression(
+      c,
+      this.setup.iou,
+      this.setup.maxDetections,
+      this.scratch,
+      this.setup.nmsGroups,
+    );
     const sx = scene ? scene.width / geometry.srcWidth : 1;
     const sy = scene ? scene.height / geometry.srcHeight : 1;
     const detections: Detection[] = new Array(kept);

@@ -50,3 +50,6 @@ export function isTwoWheeler(label: string): boolean {
 export function isPerson(label: string): boolean {
   return FAMILY_OF[label] === "person";
 }
+
+/** Default share of motorcycles among two-wheelers: Danish city streets, where cyclists abound. */
+export const DEFAULT_MOTORCYCLE_SHARE = 0.1;

@@ -100,6 +100,11 @@ export function aggregationOptionsFrom(config: Config): PipelineOptions["aggrega
   };
 }
 
+/** Bicycle and motorcycle weighed by how common each is among two-wheelers where the device stands. */
+export function twoWheelerPrior(motorcycleShare: number): Readonly<Record<string, number>> {
+  return { bicycle: 1 - motorcycleShare, motorcycle: motorcycleShare };
+}
+
 /** The one place a device configuration becomes stage options. */
 export function pipelineOptionsFrom(config: Config): PipelineOptions {
   const c = config.counting;
@@ -108,6 +113,7 @@ export function pipelineOptionsFrom(config: Config): PipelineOptions {
       ...DEFAULT_TRACKER_OPTIONS,
       lostBufferSec: config.tracker.lostBufferSec,
       minHits: config.tracker.minHits,
+      classPrior: twoWheelerPrior(c.motorcycleShare),
     },
     modes: { ...DEFAULT_MODE_OPTIONS, modeOf: c.modes },
     line: {

@@ -26,6 +26,12 @@ export interface TrackerOptions {
    * tentative associations (buffered IoU), so fast objects at low frame rates still overlap their track.
    */
   readonly iouBuffer: number;
+  /**
+   * Relative prior per label for the category vote within a family, e.g. bicycle 0.9 and
+   * motorcycle 0.1 where motorcycles are rare: a track is a motorcycle only when the detector's
+   * evidence outweighs that. Labels not listed weigh 1.
+   */
+  readonly classPrior: Readonly<Record<string, number>>;
 }
 
 export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
@@ -38,6 +44,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   minHits: 3,
   lostBufferSec: 2,
   iouBuffer: 0.3,
+  classPrior: {},
 };
 
 // Noise model of ByteTrack (std 1/20 of the box height for position, 1/160 per frame for velocity),
@@ -67,6 +74,7 @@ class TrackImpl implements Track {
     det: Detection,
     readonly firstSeenMs: number,
     family: string,
+    private readonly classPrior: Readonly<Record<string, number>>,
   ) {
     const b = det.box;
     const height = Math.max(1, b.y2 - b.y1);
@@ -109,8 +117,14 @@ class TrackImpl implements Track {
     this.refresh();
   }
 
+  /**
+   * The category is decided over the track's life, not per frame. A detection's vote is its score
+   * times its box height (the nearer and larger, the more pixels the class was judged on) times the
+   * class's prior (how common it is where the device stands).
+   */
   private vote(det: Detection): void {
-    const total = (this.categoryVotes.get(det.label) ?? 0) + det.score;
+    const weight = det.score * Math.max(1, det.box.y2 - det.box.y1) * (this.classPrior[det.label] ?? 1);
+    const total = (this.categoryVotes.get(det.label) ?? 0) + weight;
     this.categoryVotes.set(det.label, total);
     if (this.category === "" || total > (this.categoryVotes.get(this.category) ?? 0))
       this.category = det.label;
@@ -222,7 +236,7 @@ export class ByteTracker {
     for (let i = 0; i < high.length; i++) {
       const d = high[i]!;
       if (usedHigh[i] || d.score < o.newTrackScore) continue;
-      const t = new TrackImpl(this.nextId++, d, tsMs, familyOf(d.label));
+      const t = new TrackImpl(this.nextId++, d, tsMs, familyOf(d.label), o.classPrior);
       if (o.minHits <= 1) t.state = "confirmed";
       this.active.push(t);
     }
