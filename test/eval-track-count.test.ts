@@ -143,14 +143,14 @@ describeWithAssets(
   "counting on real video: detector + tracker + lines vs ground truth",
   [modelPath("yolox_nano.onnx"), join(pets, "pets09-s2l1.avi")],
   () => {
-    it("pets09-s2l1 with yolox-nano: overall >= 0.90 and >= 0.90 on every line and direction with 10+ crossings", async () => {
+    it("pets09-s2l1 with yolox-nano: overall >= 0.95 and >= 0.90 on every line and direction with 10+ crossings", async () => {
       const r = await evaluateCounting(
         pets,
         { model: "yolox-nano", modelDir: MODEL_DIR, conf: "0.2", iou: "0.45", threads: "0" },
         false,
       );
       expect(r.frames).toBe(795);
-      expect(r.overallAccuracy).toBeGreaterThanOrEqual(0.9);
+      expect(r.overallAccuracy).toBeGreaterThanOrEqual(0.95);
       for (const row of r.rows.filter((x) => x.truth >= 10))
         expect(row.accuracy, `${row.line} ${row.direction}`).toBeGreaterThanOrEqual(0.9);
       expect(Object.keys(r.countsByMode)).toEqual(["pedestrian"]);
@@ -180,6 +180,46 @@ describeWithAssets(
         groundTruthCrossings(pets, DEFAULT_EVAL_LINES),
       );
       expect(c.overallAccuracy).toBeGreaterThanOrEqual(0.98);
+    });
+  },
+);
+
+const tally = (name: string) => dataPath(name);
+describeWithAssets(
+  "per-mode counting on real traffic (tally folders, yolox-nano, default settings)",
+  [
+    modelPath("yolox_nano.onnx"),
+    ...["tally-junction-5s", "tally-junction-cars-cyclist", "tally-junction-cars-truck", "tally-highway"].map(
+      (n) => join(tally(n), "tally.json"),
+    ),
+  ],
+  () => {
+    const run = (name: string) =>
+      evaluateCounting(tally(name), { model: "yolox-nano", modelDir: MODEL_DIR }, false);
+
+    it.each(["tally-junction-5s", "tally-junction-cars-cyclist"])(
+      "%s: every line, direction and mode exact (cyclists are not motorcyclists)",
+      async (name) => {
+        const r = await run(name);
+        for (const row of r.modes.rows)
+          expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
+        expect(r.modes.groups.cyclist?.truth).toBe(2);
+      },
+    );
+
+    it("tally-junction-cars-truck: the lorry is one vehicle, counted once", async () => {
+      const r = await run("tally-junction-cars-truck");
+      // YOLOX-Nano calls the lorry a car while it is small: a class error, documented; one count
+      expect(r.modes.groups["vehicle total"]).toMatchObject({ counted: 1, truth: 1 });
+      expect(r.modes.countingErrors).toBe(0);
+    });
+
+    it("tally-highway: at least 9 of the 11 cars, none invented", async () => {
+      const r = await run("tally-highway");
+      const cars = r.modes.groups.car;
+      expect(cars?.counted).toBeGreaterThanOrEqual(9);
+      expect(cars?.counted).toBeLessThanOrEqual(11);
+      expect(r.modes.classErrors).toBe(0);
     });
   },
 );
