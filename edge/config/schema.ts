@@ -28,7 +28,7 @@ const Name = Type.String({
   description: "Unique among lines and zones; letters, digits, space, _ . -",
 });
 
-export const DeviceSchema = Type.Object(
+const DeviceSchema = Type.Object(
   {
     id: Type.String({
       minLength: 1,
@@ -49,7 +49,7 @@ export const DeviceSchema = Type.Object(
   strict,
 );
 
-export const CameraSchema = Type.Object(
+const CameraSchema = Type.Object(
   {
     source: Type.String({
       minLength: 1,
@@ -194,7 +194,7 @@ export const LineSchema = Type.Object(
   strict,
 );
 
-export const ZoneSchema = Type.Object(
+const ZoneSchema = Type.Object(
   {
     name: Name,
     polygon: Type.Array(RelativePoint, {
@@ -211,7 +211,7 @@ export const ZoneSchema = Type.Object(
   strict,
 );
 
-export const TrackerSchema = Type.Object(
+const TrackerSchema = Type.Object(
   {
     lostBufferSec: Type.Number({
       minimum: 0,
@@ -229,7 +229,7 @@ export const TrackerSchema = Type.Object(
   { ...strict, default: {} },
 );
 
-export const CountingSchema = Type.Object(
+const CountingSchema = Type.Object(
   {
     anchor: oneOf(["bottom-center", "center", "top-center"], {
       default: "bottom-center",
@@ -266,7 +266,7 @@ export const CountingSchema = Type.Object(
   { ...strict, default: {} },
 );
 
-export const MqttSchema = Type.Object(
+const MqttSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "Publish over MQTT (counts are stored either way)" }),
     url: Type.String({
@@ -339,7 +339,7 @@ export const MqttSchema = Type.Object(
   { ...strict, default: {} },
 );
 
-export const StorageSchema = Type.Object(
+const StorageSchema = Type.Object(
   {
     path: Type.String({
       default: "data/counter.db",
@@ -369,7 +369,7 @@ export const StorageSchema = Type.Object(
   { ...strict, default: {} },
 );
 
-export const AggregationSchema = Type.Object(
+const AggregationSchema = Type.Object(
   {
     periodSec: Type.Integer({
       minimum: 1,
@@ -384,7 +384,7 @@ export const AggregationSchema = Type.Object(
 /** Shortest interval published without an explicit opt-in: below it counts approach single passages. */
 export const MIN_PUBLISHED_PERIOD_SEC = 60;
 
-export const PrivacySchema = Type.Object(
+const PrivacySchema = Type.Object(
   {
     allowShortIntervals: Type.Boolean({
       default: false,
@@ -400,7 +400,7 @@ export const PrivacySchema = Type.Object(
   { ...strict, default: {} },
 );
 
-export const ApiSchema = Type.Object(
+const ApiSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "Serve the local API (health, metrics, counts)" }),
     host: Type.String({
@@ -446,6 +446,4 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
-export type LineConfig = Static<typeof LineSchema>;
-export type ZoneConfig = Static<typeof ZoneSchema>;
 export type ModelConfig = Static<typeof ModelSchema>;

@@ -85,8 +85,6 @@ function detectLayout(
       const yoloxStrides = strides.length > 0 ? strides : [8, 16, 32];
       if (a === gridCells(inputWidth, inputHeight, yoloxStrides, Math.floor))
         return { layout: "yolox", numClasses: b - 5 };
-      if (a === 3 * gridCells(inputWidth, inputHeight, [8, 16, 32], Math.floor))
-        return { layout: "yolov5", numClasses: b - 5 };
       return { layout: "yolov5", numClasses: b - 5 };
     }
     return undefined;
