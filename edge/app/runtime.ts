@@ -156,15 +156,29 @@ export class CounterRuntime {
     // one frame in flight while the next is taken and prepared: with the model in a worker, the
     // Node thread's share of a frame overlaps the inference of the one before
     let inFlight: { frame: Frame; detections: Promise<Detection[]> } | undefined;
+    const take = () => {
+      const f = inFlight;
+      inFlight = undefined;
+      return f;
+    };
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         this.recordLosses(source.state(), frame.tsMs);
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
-        if (inFlight) this.count(inFlight.frame, await inFlight.detections, detector);
+        const previous = take();
+        if (previous) this.count(previous.frame, await previous.detections, detector);
         inFlight = submitted && { frame, detections: submitted.detections };
       }
-      if (inFlight) this.count(inFlight.frame, await inFlight.detections, detector);
     } finally {
+      // the frame in flight when the source ended, was stopped or broke off still counts
+      const pending = take();
+      if (pending) {
+        const detections = await pending.detections.catch((err: Error) => {
+          log.warn({ error: err.message }, "the last frame's detections were lost");
+          return undefined;
+        });
+        if (detections) this.count(pending.frame, detections, detector);
+      }
       clearInterval(this.flushTimer);
       // the last interval ends where observation ended: now (live) or after the last frame (replay)
       const last = this.pipeline.lastFrameMs;
