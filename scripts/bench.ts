@@ -152,7 +152,6 @@ async function benchTrack(): Promise<void> {
         ],
         from: "w",
         to: "e",
-        frame: { width: 1920, height: 1080 },
       }),
       new LineCounter({
         name: "b",
@@ -162,7 +161,6 @@ async function benchTrack(): Promise<void> {
         ],
         from: "n",
         to: "s",
-        frame: { width: 1920, height: 1080 },
       }),
     ];
     const zone = new ZoneCounter({
@@ -174,7 +172,6 @@ async function benchTrack(): Promise<void> {
         { x: 400, y: 900 },
       ],
       dwellThresholdSec: 30,
-      frame: { width: 1920, height: 1080 },
     });
     const times: number[] = [];
     for (let f = 0; f < 600; f++) {

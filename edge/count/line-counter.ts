@@ -1,10 +1,4 @@
-import {
-  type Anchor,
-  anchorPoint,
-  anchorVisible,
-  segmentsIntersect,
-  sideOfPolyline,
-} from "../domain/geometry.ts";
+import { type Anchor, anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
 import type { Crossing, Point, RoadUser } from "../domain/types.ts";
 import { type PerTrack, TrackStates } from "./track-states.ts";
 
@@ -15,8 +9,6 @@ export interface LineSpec {
   /** Side on the left when walking the line from its first to its last point, as seen on the image. */
   readonly from: string;
   readonly to: string;
-  /** The picture the pixels refer to: an anchor on its border is not where the road user is. */
-  readonly frame: { readonly width: number; readonly height: number };
 }
 
 export interface LineCounterOptions {
@@ -105,11 +97,6 @@ export class LineCounter {
       }
       const a = anchorPoint(u.box, this.options.anchor);
       const height = Math.max(1, u.box.y2 - u.box.y1);
-      // feet cut off by the picture's edge: seen, but where it stands is unknown; counting waits
-      if (!anchorVisible(u.box, this.options.anchor, this.line.frame)) {
-        this.states.seen(u.trackId);
-        continue;
-      }
       let s = this.states.seen(u.trackId);
       if (!s) {
         const radius = this.options.handoverRadius * height;

@@ -1,4 +1,4 @@
-import { type Anchor, anchorPoint, anchorVisible, pointInPolygon } from "../domain/geometry.ts";
+import { type Anchor, anchorPoint, pointInPolygon } from "../domain/geometry.ts";
 import type { Mode, Point, RoadUser, ZoneEvent } from "../domain/types.ts";
 import { type PerTrack, TrackStates } from "./track-states.ts";
 
@@ -8,8 +8,6 @@ export interface ZoneSpec {
   readonly polygon: readonly Point[];
   /** Time inside above which a visitor is staying rather than passing through. */
   readonly dwellThresholdSec: number;
-  /** The picture the pixels refer to: an anchor on its border is not where the road user is. */
-  readonly frame: { readonly width: number; readonly height: number };
 }
 
 export interface ZoneCounterOptions {
@@ -72,12 +70,6 @@ export class ZoneCounter {
         const p = anchorPoint(u.box, this.options.anchor);
         const predicted = { x: p.x, y: p.y, height: Math.max(1, u.box.y2 - u.box.y1), mode: u.mode };
         this.states.lost(u.trackId, predicted, s?.inside === true, tsMs);
-        continue;
-      }
-      // feet cut off by the picture's edge: seen, but whether inside is unknown; the state waits
-      if (!anchorVisible(u.box, this.options.anchor, this.zone.frame)) {
-        const waiting = this.states.seen(u.trackId);
-        if (waiting) waiting.lastSeenMs = tsMs;
         continue;
       }
       const a = anchorPoint(u.box, this.options.anchor);

@@ -24,20 +24,6 @@ export function anchorPoint(b: Box, anchor: Anchor): { x: number; y: number } {
   return { x, y: anchor === "bottom-center" ? b.y2 : anchor === "center" ? (b.y1 + b.y2) / 2 : b.y1 };
 }
 
-/**
- * Whether the anchor is in the picture: a box cut by the frame's bottom edge ends where the picture
- * ends, not at the feet, and its bottom edge climbs as the person walks out of view (or in) while
- * the feet stay put. The centre of a box cut by any edge moves the same way.
- */
-export function anchorVisible(b: Box, anchor: Anchor, frame: { width: number; height: number }): boolean {
-  // boxes are clamped to the picture: a cut edge lies on the border (within a pixel of rounding)
-  const cutTop = b.y1 <= 1;
-  const cutBottom = b.y2 >= frame.height - 1;
-  if (anchor === "bottom-center") return !cutBottom;
-  if (anchor === "top-center") return !cutTop;
-  return !cutTop && !cutBottom && b.x1 > 1 && b.x2 < frame.width - 1;
-}
-
 /** z of (b - a) x (p - a): negative when p is on the left of a->b as seen on the image (y down). */
 export function cross(ax: number, ay: number, bx: number, by: number, px: number, py: number): number {
   return (bx - ax) * (py - ay) - (by - ay) * (px - ax);

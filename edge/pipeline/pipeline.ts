@@ -68,13 +68,7 @@ export interface FrameInfo {
 }
 
 export function toLineSpec(line: RelativeLine, width: number, height: number): LineSpec {
-  return {
-    name: line.name,
-    from: line.from,
-    to: line.to,
-    points: toPixels(line.points, width, height),
-    frame: { width, height },
-  };
+  return { name: line.name, from: line.from, to: line.to, points: toPixels(line.points, width, height) };
 }
 
 export function toZoneSpec(zone: RelativeZone, width: number, height: number): ZoneSpec {
@@ -82,7 +76,6 @@ export function toZoneSpec(zone: RelativeZone, width: number, height: number): Z
     name: zone.name,
     dwellThresholdSec: zone.dwellThresholdSec,
     polygon: toPixels(zone.polygon, width, height),
-    frame: { width, height },
   };
 }
 
