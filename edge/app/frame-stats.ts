@@ -38,11 +38,12 @@ export class FrameStats {
     this.metrics.framesCorrupt.inc();
   }
 
+  /** Per frame: nothing here may touch the database (the outbox depth is read when scraped). */
   frameDone(
     result: FrameResult,
     t: DetectTimings,
     nowMs: number,
-    output: { outboxDepth(): number; readonly brokerConnected: boolean },
+    output: { readonly brokerConnected: boolean },
   ): void {
     this.frames++;
     const m = this.metrics;
@@ -55,7 +56,6 @@ export class FrameStats {
     m.activeTracks.set(result.activeTracks);
     this.frameRate.add(nowMs);
     m.processedFps.set(this.frameRate.perSecond(nowMs));
-    m.outboxDepth.set(output.outboxDepth());
     m.brokerConnected.set(output.brokerConnected ? 1 : 0);
   }
 }
