@@ -129,7 +129,7 @@ export const EVAL_PIPELINE_OPTIONS: PipelineOptions = {
 
 /** The counter's own pipeline on a sequence's video: the detector, then `Pipeline.step` per frame. */
 export async function runCountPipeline(
-  seq: Pick<CountingSequenceVideo, "video" | "width" | "height" | "frameRate" | "frames" | "lines">,
+  seq: CountingSequenceVideo,
   detector: Detector,
   options: {
     pipeline?: PipelineOptions;

@@ -7,20 +7,14 @@ import { ConfigError, formatPath } from "../config/load.ts";
 import { LineSchema } from "../config/schema.ts";
 import { type CountKey, countKey } from "../domain/crossing-totals.ts";
 import type { RelativeLine } from "../pipeline/pipeline.ts";
-import { DEFAULT_EVAL_LINES, groundTruthCrossings } from "./count-eval.ts";
+import { type CountingSequenceVideo, DEFAULT_EVAL_LINES, groundTruthCrossings } from "./count-eval.ts";
 import { readSequence } from "./mot.ts";
 
 /** A video with ground truth for counting: a MOTChallenge sequence or a tally folder. */
-export interface CountingSequence {
+export interface CountingSequence extends CountingSequenceVideo {
   readonly dir: string;
   readonly name: string;
   readonly kind: "mot" | "tally";
-  readonly video: string;
-  readonly width: number;
-  readonly height: number;
-  readonly frameRate: number;
-  readonly frames: number;
-  readonly lines: readonly RelativeLine[];
   /** True crossings per line, direction and mode (`line:from>to:mode`). */
   readonly truth: ReadonlyMap<CountKey, number>;
 }
