@@ -1,11 +1,14 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiSource, buildApi } from "../edge/api/server.ts";
 import type { SourceState } from "../edge/capture/source.ts";
+import { saveGeometry } from "../edge/config/edit.ts";
 import { parseConfig, redactConfig } from "../edge/config/load.ts";
 import { Redactor } from "../edge/domain/redact.ts";
+import type { IntervalCounts } from "../edge/domain/types.ts";
+import { Pipeline } from "../edge/pipeline/pipeline.ts";
 import type { StatusMessage } from "../edge/publish/messages.ts";
 import { CountStore } from "../edge/store/store.ts";
 
@@ -25,6 +28,15 @@ const redactor = Redactor.for(config);
 const auth = { authorization: "Bearer a-long-enough-token-123" };
 
 let store: CountStore;
+// the device's file as `counter run` was given it, and its counting pipeline
+const configFile = join(mkdtempSync(join(tmpdir(), "api-conf-")), "device.yaml");
+writeFileSync(
+  configFile,
+  "# pole 7\ndevice: { id: api-1, location: { latitude: 56.15, longitude: 10.2 } }\ncamera: { source: clip.mp4 }\nlines: []\n",
+);
+const pipeline = Pipeline.fromConfig(config);
+pipeline.begin(0);
+const closedAtChange: IntervalCounts[] = [];
 const live: {
   model: string | null;
   camera: SourceState | undefined;
@@ -51,6 +63,12 @@ const source: ApiSource = {
   // a status that quotes the camera URL, as ffmpeg's errors do: the API must not pass it on
   status: () => ({ lastError: `cannot open ${config.camera.source}` }) as unknown as StatusMessage,
   redactedConfig: () => redactConfig(config),
+  geometry: () => pipeline.currentGeometry,
+  saveGeometry: (edit) => {
+    const saved = saveGeometry(configFile, edit, {});
+    closedAtChange.push(...pipeline.replaceGeometry(saved, 1_000));
+    return { lines: saved.lines, zones: saved.zones };
+  },
 };
 const app = buildApi({
   source,
@@ -160,5 +178,55 @@ describe("local API over its source (fastify.inject, no runtime)", () => {
     live.databaseError = null;
     expect(r.statusCode).toBe(503);
     expect(JSON.parse(r.body).detail).toBe("no space left on device");
+  });
+
+  it("set-up: new lines are validated, saved to the device file and applied while counting", async () => {
+    expect(JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).lines).toEqual([]);
+    const lines = [
+      {
+        name: "gate",
+        points: [
+          [0.5, 1],
+          [0.5, 0],
+        ],
+        from: "west",
+        to: "east",
+      },
+    ];
+    const put = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: auth,
+      payload: { lines, zones: [] },
+    });
+    expect(put.statusCode).toBe(200);
+    expect(JSON.parse(put.body).lines[0]).toMatchObject(lines[0] as object);
+    // in the file (comment kept) and in the running pipeline; the interval was split and flagged
+    expect(readFileSync(configFile, "utf8")).toMatch(/^# pole 7[\s\S]*name: gate/);
+    expect(pipeline.currentGeometry.lines.map((l) => l.name)).toEqual(["gate"]);
+    expect(closedAtChange.map((iv) => iv.quality.geometryChanged)).toEqual([true]);
+    expect(JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).lines[0].name).toBe(
+      "gate",
+    );
+  });
+
+  it("set-up: an invalid line is refused with its path, nothing saved or applied; the token is required", async () => {
+    const before = readFileSync(configFile, "utf8");
+    const bad = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: auth,
+      payload: { lines: [{ name: "x", points: [[2, 0]] }], zones: [] },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(bad.body).problems.join("\n")).toMatch(/lines\[0\]\.points/);
+    expect(readFileSync(configFile, "utf8")).toBe(before);
+    expect(pipeline.currentGeometry.lines.map((l) => l.name)).toEqual(["gate"]);
+    const anonymous = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      payload: { lines: [], zones: [] },
+    });
+    expect(anonymous.statusCode).toBe(401);
   });
 });

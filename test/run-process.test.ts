@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import type { CountsMessage, StatusMessage } from "../edge/publish/messages.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath, REPO_ROOT } from "./helpers/assets.ts";
-import { startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
+import { freePort, startAedes, subscriber, waitFor } from "./helpers/brokers.ts";
 import { deviceConfig, writeConfig } from "./helpers/device-config.ts";
 
 const clip = dataPath("intel-person-bicycle-car/person-bicycle-car-detection.mp4");
@@ -188,5 +188,60 @@ describeWithAssets("the counter run process", [modelPath("yolox_nano.onnx"), cli
       /cannot download yolox-nano from http:\/\/127\.0\.0\.1:1\/m\/yolox_nano\.onnx/,
     );
     expect(existsSync(join(dir, "models", "yolox_nano.onnx"))).toBe(false);
+  });
+
+  it("set-up while counting: PUT /api/geometry saves the new line to the file and counts on it, no restart", async () => {
+    const broker = await startAedes();
+    cleanups.push(broker.close);
+    const sub = await subscriber(broker.url, "city/#");
+    cleanups.push(() => sub.client.endAsync());
+    const port = await freePort();
+    const { raw, dir } = deviceConfig("setup-1", broker.url, {
+      camera: { source: clip, mode: "live", fps: 5 },
+      model: { id: "yolox-nano", dir: MODEL_DIR, threads: 1 },
+      aggregation: { periodSec: 2 },
+      api: { host: "127.0.0.1", port },
+    });
+    const file = writeConfig(raw, dir);
+    const p = counter(["run", "--config", file]);
+    cleanups.push(() => {
+      p.child.kill("SIGKILL");
+    });
+    const countsOf = () =>
+      sub.messages
+        .filter((m) => m.topic === "city/setup-1/counts")
+        .map((m) => JSON.parse(m.payload) as CountsMessage);
+    await waitFor(() => countsOf().length >= 1, 60_000, "a first interval");
+    const moved = {
+      name: "moved",
+      points: [
+        [0.5, 0],
+        [0.5, 1],
+      ],
+      from: "east",
+      to: "west",
+    };
+    const res = await fetch(`http://127.0.0.1:${port}/api/geometry`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ lines: [moved], zones: [] }),
+    });
+    expect(res.status).toBe(200);
+    await waitFor(
+      () => countsOf().some((c) => c.lines.some((l) => l.line === "moved") && !c.quality.geometryChanged),
+      60_000,
+      "an interval on the new line",
+    );
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    const all = countsOf();
+    // the interval in progress was split at the change: the part before on the old line, the part
+    // after on the new one, both flagged; never both lines in one message
+    const flagged = all.filter((c) => c.quality.geometryChanged);
+    expect(flagged.map((c) => [...new Set(c.lines.map((l) => l.line))])).toEqual([["gate"], ["moved"]]);
+    expect(all.every((c) => new Set(c.lines.map((l) => l.line)).size === 1)).toBe(true);
+    expect(all.map((c) => c.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(readFileSync(file, "utf8")).toContain("name: moved");
+    expect(existsSync(`${file}.previous`)).toBe(true);
   });
 });

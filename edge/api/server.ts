@@ -1,6 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import { type Static, Type } from "@sinclair/typebox";
 import type { SourceState } from "../capture/source.ts";
+import { ConfigError } from "../config/load.ts";
 import type { StatusMessage } from "../publish/messages.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
 
@@ -19,7 +21,22 @@ export interface ApiSource {
   status(): StatusMessage;
   /** The configuration with every secret shown as `***`. */
   redactedConfig(): unknown;
+  /** The lines and zones counted now (relative coordinates, as configured). */
+  geometry(): { readonly lines: readonly unknown[]; readonly zones: readonly unknown[] };
+  /**
+   * Saves new lines and zones to the device's file and applies them while counting; throws
+   * `ConfigError` (every problem with its path) and then changes nothing.
+   */
+  saveGeometry(edit: { readonly lines: unknown[]; readonly zones: unknown[] }): {
+    readonly lines: readonly unknown[];
+    readonly zones: readonly unknown[];
+  };
 }
+
+const GeometryBody = Type.Object(
+  { lines: Type.Array(Type.Unknown()), zones: Type.Array(Type.Unknown()) },
+  { additionalProperties: false },
+);
 
 export interface ApiOptions {
   readonly source: ApiSource;
@@ -90,6 +107,21 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   registerHistoryRoute(app, source.history);
   app.get("/api/status", async () => source.status());
   app.get("/api/config", async () => source.redactedConfig());
+
+  // set-up: the lines and zones, and their replacement while counting (saved to the device file)
+  app.get("/api/geometry", async () => source.geometry());
+  app.put<{ Body: Static<typeof GeometryBody> }>(
+    "/api/geometry",
+    { schema: { body: GeometryBody } },
+    async (req, reply) => {
+      try {
+        return source.saveGeometry(req.body);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        return reply.code(400).send({ error: "lines and zones not saved", problems: err.problems });
+      }
+    },
+  );
 };
 
 /** The local API (built, not listening: the caller listens). Serves aggregates only. */

@@ -44,11 +44,21 @@ export class CountOutput {
     processedFps: 0,
   });
 
+  /** The counting lines now: NGSI-LD reads their inbound and forward sides. */
+  private lines: Config["lines"];
+
   constructor(
     readonly config: Config,
     readonly version: string,
     private readonly log: OutputLog,
-  ) {}
+  ) {
+    this.lines = config.lines;
+  }
+
+  /** Lines were replaced while counting: messages from now on name their sides from these. */
+  setLines(lines: Config["lines"]): void {
+    this.lines = lines;
+  }
 
   /** Opens the database; on failure, counting goes on in memory and the next call tries again. */
   private openStore(): CountStore | undefined {
@@ -105,7 +115,7 @@ export class CountOutput {
     this.delivery = new CountDelivery({
       store: () => this.openStore(),
       publisher: this.publisher,
-      render: countsRenderer(c),
+      render: countsRenderer(c, () => this.lines),
       initialSeq: Math.max(this.store?.lastSeq() ?? 0, mark?.read() ?? 0),
       markSeq: (seq) => {
         try {

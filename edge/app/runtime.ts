@@ -1,13 +1,14 @@
 import type { ApiSource } from "../api/server.ts";
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
-import { redactConfig } from "../config/load.ts";
+import { type GeometryEdit, saveGeometry } from "../config/edit.ts";
+import { ConfigError, redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
 import type { Crossing, Detection, Frame, LineCount } from "../domain/types.ts";
-import { type Geometry, Pipeline } from "../pipeline/pipeline.ts";
+import { Pipeline } from "../pipeline/pipeline.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
 import type { Logger } from "./logger.ts";
@@ -20,6 +21,8 @@ export interface RuntimeDeps {
   readonly detector?: Detector;
   /** For tests: a frame source instead of the configured camera. */
   readonly source?: { readonly source: FrameSource; readonly replay: boolean };
+  /** The device's YAML file, where set-up saves new lines and zones (none: they cannot be saved). */
+  readonly configPath?: string;
   /** Called after every processed frame (progress displays). */
   readonly onFrame?: (frame: Frame, crossings: readonly Crossing[]) => void;
 }
@@ -97,6 +100,8 @@ export class CounterRuntime {
       },
       status: () => output.statusMessage(true),
       redactedConfig: () => redactConfig(config),
+      geometry: () => this.pipeline.currentGeometry,
+      saveGeometry: (edit) => this.saveGeometry(edit),
     };
   }
 
@@ -192,9 +197,26 @@ export class CounterRuntime {
    * Replaces the counting lines and zones while running (set-up): tracks are kept, the interval in
    * progress is split at this moment and both parts are flagged.
    */
-  replaceGeometry(geometry: Geometry): void {
+  replaceGeometry(geometry: Pick<Config, "lines" | "zones">): void {
     const at = this.replay ? (this.pipeline.lastFrameMs ?? Date.now()) : Date.now();
     this.output.handle(this.pipeline.replaceGeometry(geometry, at));
+    this.output.setLines(geometry.lines);
+  }
+
+  /**
+   * Set-up: new lines and zones validated, saved to the device's file (comments kept, the previous
+   * version beside it) and applied while counting. A problem throws `ConfigError` with its paths.
+   */
+  saveGeometry(edit: GeometryEdit): Pick<Config, "lines" | "zones"> {
+    const path = this.deps.configPath;
+    if (!path)
+      throw new ConfigError("(no file)", [
+        "lines, zones: this counter was started without a configuration file to save them in",
+      ]);
+    const saved = saveGeometry(path, edit);
+    const geometry = { lines: saved.lines, zones: saved.zones };
+    this.replaceGeometry(geometry);
+    return geometry;
   }
 
   private started(): { detector: Detector; source: FrameSource } {

@@ -231,7 +231,11 @@ program
           r.downloaded ? "model fetched" : "model present",
         );
     }
-    handle = await (await lazy.run()).startCounter(config, { log, version: packageVersion() });
+    handle = await (await lazy.run()).startCounter(config, {
+      log,
+      version: packageVersion(),
+      configPath: o.config,
+    });
     if (stopRequested) handle.stop();
     await handle.done;
     log.info("stopped");

@@ -34,6 +34,8 @@ export function deviceIdentity(config: Pick<Config, "device">): DeviceIdentity {
 /** Renders an interval into the configured payload format. */
 export function countsRenderer(
   config: Pick<Config, "device" | "mqtt" | "lines">,
+  /** The lines as they are now (they can be replaced while counting). */
+  lines: () => Config["lines"] = () => config.lines,
 ): (counts: IntervalCounts, seq: number) => RenderedMessage {
   const device = deviceIdentity(config);
   const topic = topicFor(config, "counts");
@@ -46,7 +48,7 @@ export function countsRenderer(
             schemaVersion: SCHEMA_VERSION,
             id: messageId(counts, seq),
             seq,
-            entities: ngsiLdEntities(counts, seq, device, config.lines),
+            entities: ngsiLdEntities(counts, seq, device, lines()),
           }
         : countsMessage(counts, seq, device),
     );

@@ -1,0 +1,61 @@
+import {
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { parseDocument } from "yaml";
+import { ConfigError, parseConfig } from "./load.ts";
+import type { Config } from "./schema.ts";
+
+/** New lines and zones for a device, as sent by a set-up page (validated here, not trusted). */
+export interface GeometryEdit {
+  readonly lines: unknown;
+  readonly zones: unknown;
+}
+
+/**
+ * Replaces `lines` and `zones` in a device's YAML file. The whole resulting configuration is
+ * validated first (every problem with its path, nothing written on a problem); the file keeps its
+ * other keys, their order and comments; it is written to a temporary file, synced and renamed over
+ * the old one, whose previous version is kept as `<file>.previous`.
+ */
+export function saveGeometry(path: string, edit: GeometryEdit, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) throw new ConfigError(path, ["the file is not valid YAML any more; fix it by hand"]);
+  doc.set("lines", doc.createNode(edit.lines, { flow: false }));
+  doc.set("zones", doc.createNode(edit.zones, { flow: false }));
+  const config = parseConfig(doc.toJS(), path, env);
+  const temporary = `${path}.saving-${process.pid}`;
+  try {
+    const fd = openSync(temporary, "w", statSync(path).mode & 0o777);
+    try {
+      writeSync(fd, doc.toString());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    copyFileSync(path, `${path}.previous`);
+    renameSync(temporary, path);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(path, [
+      code === "EACCES" || code === "EROFS" || code === "EPERM"
+        ? `cannot write the configuration (${code}): it is read-only for this process (a read-only mount, or owned by another user); nothing was changed`
+        : `cannot write the configuration: ${(err as Error).message}; nothing was changed`,
+    ]);
+  }
+  return config;
+}
