@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { type Static, Type } from "@sinclair/typebox";
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import type { SourceState } from "../capture/source.ts";
 import { ConfigError } from "../config/load.ts";
 import type { StatusMessage } from "../publish/messages.ts";

@@ -30,10 +30,13 @@ export function saveGeometry(path: string, edit: GeometryEdit, env: NodeJS.Proce
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError(path, [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+    throw new ConfigError(path, [
+      `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    ]);
   }
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) throw new ConfigError(path, ["the file is not valid YAML any more; fix it by hand"]);
+  if (doc.errors.length > 0)
+    throw new ConfigError(path, ["the file is not valid YAML any more; fix it by hand"]);
   doc.set("lines", doc.createNode(edit.lines, { flow: false }));
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));
   const config = parseConfig(doc.toJS(), path, env);
