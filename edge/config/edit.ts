@@ -3,14 +3,12 @@ import {
   copyFileSync,
   fsyncSync,
   openSync,
-  readFileSync,
   renameSync,
   rmSync,
   statSync,
   writeSync,
 } from "node:fs";
-import { parseDocument } from "yaml";
-import { ConfigError, parseConfig } from "./load.ts";
+import { ConfigError, parseConfig, readConfigDocument } from "./load.ts";
 import type { Config } from "./schema.ts";
 
 /** New lines and zones for a device, as sent by a set-up page (validated here, not trusted). */
@@ -26,17 +24,7 @@ export interface GeometryEdit {
  * the old one, whose previous version is kept as `<file>.previous`.
  */
 export function saveGeometry(path: string, edit: GeometryEdit, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(path, [
-      `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    ]);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0)
-    throw new ConfigError(path, ["the file is not valid YAML any more; fix it by hand"]);
+  const doc = readConfigDocument(path);
   doc.set("lines", doc.createNode(edit.lines, { flow: false }));
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));
   const config = parseConfig(doc.toJS(), path, env);

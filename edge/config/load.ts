@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { TSchema } from "@sinclair/typebox";
 import { Value, ValueErrorType } from "@sinclair/typebox/value";
-import { parseDocument } from "yaml";
+import { type Document, parseDocument } from "yaml";
 import { Redactor } from "../domain/redact.ts";
 import { type Config, ConfigSchema, MIN_PUBLISHED_PERIOD_SEC } from "./schema.ts";
 
@@ -158,7 +158,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   return config;
 }
 
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+/** A device file as a YAML document (comments and order kept), or a ConfigError saying why not. */
+export function readConfigDocument(path: string): Document {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -174,7 +175,11 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
       doc.errors.map((e) => `YAML line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
     );
   }
-  return parseConfig(doc.toJS(), path, env);
+  return doc;
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfig(readConfigDocument(path).toJS(), path, env);
 }
 
 /** What is valid but probably not meant: printed by `config check`, logged by `counter run`. */
