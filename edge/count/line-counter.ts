@@ -87,12 +87,7 @@ export class LineCounter {
         const s = this.states.get(u.trackId);
         const nearLine = s?.hasLast === true && s.lastDistance <= this.options.handoverRadius * s.lastHeight;
         const p = anchorPoint(u.box, this.options.anchor);
-        this.states.lost(
-          u.trackId,
-          { x: p.x, y: p.y, height: Math.max(1, u.box.y2 - u.box.y1), mode: u.mode },
-          nearLine,
-          tsMs,
-        );
+        this.states.lost(u.trackId, p.x, p.y, Math.max(1, u.box.y2 - u.box.y1), u.mode, nearLine, tsMs);
         continue;
       }
       const a = anchorPoint(u.box, this.options.anchor);

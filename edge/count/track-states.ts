@@ -46,7 +46,8 @@ interface Offer<S> {
  */
 export class TrackStates<S extends PerTrack> {
   private readonly states = new Map<number, S>();
-  private offers: Offer<S>[] = [];
+  /** Open offers by track id, oldest first (a Map keeps insertion order). */
+  private readonly offers = new Map<number, Offer<S>>();
 
   constructor(
     private readonly windowMs: number,
@@ -66,30 +67,40 @@ export class TrackStates<S extends PerTrack> {
    * The track is lost this frame: the counter's state is kept. On the first lost frame `offer`
    * opens it to a successor; `predicted` moves an open offer along with the tracker's prediction.
    */
-  lost(trackId: number, predicted: Whereabouts, offer: boolean, tsMs: number): void {
+  lost(
+    trackId: number,
+    x: number,
+    y: number,
+    height: number,
+    mode: Mode,
+    offer: boolean,
+    tsMs: number,
+  ): void {
     const s = this.states.get(trackId);
     if (!s) return;
     if (s.wasSeen) {
-      this.withdraw(trackId);
+      this.offers.delete(trackId);
       if (offer)
-        this.offers.push({
+        this.offers.set(trackId, {
           trackId,
-          fromX: predicted.x,
-          fromY: predicted.y,
-          ...predicted,
+          fromX: x,
+          fromY: y,
+          x,
+          y,
+          height,
+          mode,
           lostAtMs: tsMs,
           state: s,
           ended: false,
         });
     } else {
-      const o = this.offers.find((x) => x.trackId === trackId);
+      const o = this.offers.get(trackId);
       if (o) {
-        if (Math.hypot(predicted.x - o.fromX, predicted.y - o.fromY) > this.maxTravel * predicted.height)
-          this.withdraw(trackId);
+        if (Math.hypot(x - o.fromX, y - o.fromY) > this.maxTravel * height) this.offers.delete(trackId);
         else {
-          o.x = predicted.x;
-          o.y = predicted.y;
-          o.height = predicted.height;
+          o.x = x;
+          o.y = y;
+          o.height = height;
         }
       }
     }
@@ -100,7 +111,7 @@ export class TrackStates<S extends PerTrack> {
   seen(trackId: number): S | undefined {
     const s = this.states.get(trackId);
     if (s && !s.wasSeen) {
-      this.withdraw(trackId);
+      this.offers.delete(trackId);
       s.wasSeen = true;
     }
     return s;
@@ -113,21 +124,21 @@ export class TrackStates<S extends PerTrack> {
   takeOver(trackId: number, born: Whereabouts, radius: number, tsMs: number): S | undefined {
     this.expire(tsMs);
     const { x, y, height, mode } = born;
-    let best = -1;
+    let best: Offer<S> | undefined;
     let bestDist = radius;
-    for (let i = 0; i < this.offers.length; i++) {
-      const o = this.offers[i] as Offer<S>;
+    for (const o of this.offers.values()) {
       if (o.mode !== mode) continue;
       const ratio = height / Math.max(1, o.height);
       if (ratio > MAX_SIZE_RATIO || ratio < 1 / MAX_SIZE_RATIO) continue;
       const d = Math.hypot(o.x - x, o.y - y);
       if (d <= bestDist) {
         bestDist = d;
-        best = i;
+        best = o;
       }
     }
-    if (best < 0) return undefined;
-    const [o] = this.offers.splice(best, 1) as [Offer<S>];
+    if (!best) return undefined;
+    const o = best;
+    this.offers.delete(o.trackId);
     this.states.delete(o.trackId);
     o.state.wasSeen = true;
     this.states.set(trackId, o.state);
@@ -142,7 +153,7 @@ export class TrackStates<S extends PerTrack> {
     const s = this.states.get(trackId);
     if (!s) return undefined;
     this.states.delete(trackId);
-    const offer = this.offers.find((o) => o.trackId === trackId);
+    const offer = this.offers.get(trackId);
     if (offer) {
       offer.ended = true;
       return undefined;
@@ -152,14 +163,11 @@ export class TrackStates<S extends PerTrack> {
 
   /** Closes offers older than the window; returns the states of ended tracks nobody took over. */
   expire(tsMs: number, ended?: S[]): void {
-    const first = this.offers[0];
-    if (!first || tsMs - first.lostAtMs <= this.windowMs) return;
-    const open: Offer<S>[] = [];
-    for (const o of this.offers) {
-      if (tsMs - o.lostAtMs <= this.windowMs) open.push(o);
-      else if (o.ended) ended?.push(o.state);
+    for (const o of this.offers.values()) {
+      if (tsMs - o.lostAtMs <= this.windowMs) return; // the rest are younger
+      this.offers.delete(o.trackId);
+      if (o.ended) ended?.push(o.state);
     }
-    this.offers = open;
   }
 
   values(): IterableIterator<S> {
@@ -168,11 +176,6 @@ export class TrackStates<S extends PerTrack> {
 
   /** States and open offers held. */
   get size(): number {
-    return this.states.size + this.offers.length;
-  }
-
-  private withdraw(trackId: number): void {
-    const i = this.offers.findIndex((o) => o.trackId === trackId);
-    if (i >= 0) this.offers.splice(i, 1);
+    return this.states.size + this.offers.size;
   }
 }

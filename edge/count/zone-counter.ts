@@ -68,8 +68,8 @@ export class ZoneCounter {
       if (!u.seen) {
         const s = this.states.get(u.trackId);
         const p = anchorPoint(u.box, this.options.anchor);
-        const predicted = { x: p.x, y: p.y, height: Math.max(1, u.box.y2 - u.box.y1), mode: u.mode };
-        this.states.lost(u.trackId, predicted, s?.inside === true, tsMs);
+        const height = Math.max(1, u.box.y2 - u.box.y1);
+        this.states.lost(u.trackId, p.x, p.y, height, u.mode, s?.inside === true, tsMs);
         continue;
       }
       const a = anchorPoint(u.box, this.options.anchor);
