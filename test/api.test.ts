@@ -1,15 +1,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ApiSource, buildApi } from "../edge/api/server.ts";
 import type { SourceState } from "../edge/capture/source.ts";
-import { saveGeometry } from "../edge/config/edit.ts";
+import { geometryRevision, saveGeometry } from "../edge/config/edit.ts";
 import { parseConfig, redactConfig } from "../edge/config/load.ts";
 import { Redactor } from "../edge/domain/redact.ts";
 import type { IntervalCounts } from "../edge/domain/types.ts";
 import { Pipeline } from "../edge/pipeline/pipeline.ts";
 import type { StatusMessage } from "../edge/publish/messages.ts";
+import { SetupMode, type SetupState, setupOptionsFrom } from "../edge/setup/setup-mode.ts";
 import { CountStore } from "../edge/store/store.ts";
 
 // The API over its narrow source: a real configuration, a real SQLite history and a real redactor;
@@ -63,18 +64,23 @@ const source: ApiSource = {
   // a status that quotes the camera URL, as ffmpeg's errors do: the API must not pass it on
   status: () => ({ lastError: `cannot open ${config.camera.source}` }) as unknown as StatusMessage,
   redactedConfig: () => redactConfig(config),
-  geometry: () => pipeline.currentGeometry,
-  saveGeometry: (edit) => {
-    const saved = saveGeometry(configFile, edit, {});
+  geometry: () => ({ ...pipeline.currentGeometry, revision: geometryRevision(configFile) }),
+  saveGeometry: (edit, revision) => {
+    const saved = saveGeometry(configFile, edit, {}, revision);
     closedAtChange.push(...pipeline.replaceGeometry(saved, 1_000));
-    return { lines: saved.lines, zones: saved.zones };
+    return { lines: saved.lines, zones: saved.zones, revision: geometryRevision(configFile) };
   },
+  // set-up mode for a few seconds at most, so that a test sees it end by itself
+  setup: new SetupMode({ ...setupOptionsFrom(config), maxMinutes: 0.05 }, (s) => setupChanges.push(s)),
+  liveCounts: () => ({ totals: [], occupancy: [], processedFps: 0 }),
 };
+const setupChanges: SetupState[] = [];
 const app = buildApi({
   source,
   host: config.api.host,
   token: config.api.token,
   redact: (t) => redactor.text(t),
+  loginPerMinute: 4,
 });
 
 beforeAll(() => {
@@ -229,4 +235,178 @@ describe("local API over its source (fastify.inject, no runtime)", () => {
     });
     expect(anonymous.statusCode).toBe(401);
   });
+});
+
+/** The value of a Set-Cookie header as a Cookie header. */
+function cookieOf(setCookie: string | string[] | undefined): string {
+  const first = Array.isArray(setCookie) ? setCookie[0] : setCookie;
+  return (first ?? "").split(";", 1)[0] ?? "";
+}
+
+describe("the page's login, CSRF and set-up mode (off loopback)", () => {
+  it("login with the token sets an HttpOnly, SameSite=Strict session cookie; writes need its CSRF token", async () => {
+    const wrong = await app.inject({
+      method: "POST",
+      url: "/api/login",
+      payload: { token: "not-the-token-at-all" },
+    });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.headers["set-cookie"]).toBeUndefined();
+    const login = await app.inject({
+      method: "POST",
+      url: "/api/login",
+      payload: { token: "a-long-enough-token-123" },
+    });
+    expect(login.statusCode).toBe(200);
+    const setCookie = String(login.headers["set-cookie"]);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    expect(setCookie).toMatch(/Max-Age=\d+/);
+    const cookie = cookieOf(login.headers["set-cookie"]);
+    const { csrf } = JSON.parse(login.body) as { csrf: string };
+    // the session reads what the token reads, and says who it is
+    expect((await app.inject({ url: "/api/config", headers: { cookie } })).statusCode).toBe(200);
+    expect(JSON.parse((await app.inject({ url: "/api/session", headers: { cookie } })).body)).toMatchObject({
+      loginRequired: true,
+      authenticated: true,
+      csrf,
+    });
+    const { revision } = JSON.parse((await app.inject({ url: "/api/geometry", headers: { cookie } })).body);
+    const edit = { lines: [], zones: [], revision };
+    const noCsrf = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: { cookie },
+      payload: edit,
+    });
+    expect(noCsrf.statusCode).toBe(403);
+    const badCsrf = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: { cookie, "x-csrf-token": "guessed" },
+      payload: edit,
+    });
+    expect(badCsrf.statusCode).toBe(403);
+    const ok = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: { cookie, "x-csrf-token": csrf },
+      payload: edit,
+    });
+    expect(ok.statusCode).toBe(200);
+    // logged out: the cookie is worth nothing
+    await app.inject({ method: "POST", url: "/api/logout", headers: { cookie, "x-csrf-token": csrf } });
+    expect((await app.inject({ url: "/api/config", headers: { cookie } })).statusCode).toBe(401);
+  });
+
+  it("login is rate-limited per client", async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++)
+      codes.push(
+        (
+          await app.inject({
+            method: "POST",
+            url: "/api/login",
+            remoteAddress: "10.9.9.9",
+            payload: { token: `guess-${i}` },
+          })
+        ).statusCode,
+      );
+    expect(codes.slice(0, 4)).toEqual([401, 401, 401, 401]);
+    expect(codes.slice(4)).toEqual([429, 429]);
+    // another address is not held up by it
+    const other = await app.inject({
+      method: "POST",
+      url: "/api/login",
+      remoteAddress: "10.9.9.8",
+      payload: { token: "x" },
+    });
+    expect(other.statusCode).toBe(401);
+  });
+
+  it("two saves from the same revision: the second gets a conflict, not a lost update", async () => {
+    const { revision } = JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body);
+    const line = (name: string) => ({
+      name,
+      points: [
+        [0.2, 0.5],
+        [0.8, 0.5],
+      ],
+      from: "north",
+      to: "south",
+    });
+    const [first, second] = await Promise.all([
+      app.inject({
+        method: "PUT",
+        url: "/api/geometry",
+        headers: auth,
+        payload: { lines: [line("first")], zones: [], revision },
+      }),
+      app.inject({
+        method: "PUT",
+        url: "/api/geometry",
+        headers: auth,
+        payload: { lines: [line("second")], zones: [], revision },
+      }),
+    ]);
+    expect([first.statusCode, second.statusCode].sort()).toEqual([200, 409]);
+    const winner = first.statusCode === 200 ? "first" : "second";
+    expect(readFileSync(configFile, "utf8")).toContain(`name: ${winner}`);
+    expect(pipeline.currentGeometry.lines.map((l) => l.name)).toEqual([winner]);
+    const loser = first.statusCode === 409 ? first : second;
+    expect(JSON.parse(loser.body).revision).toBe(geometryRevision(configFile));
+  });
+
+  it("set-up mode: preview and live positions only while on; it goes off by itself and says so", async () => {
+    expect((await app.inject({ url: "/api/setup/background.jpg", headers: auth })).statusCode).toBe(403);
+    expect((await app.inject({ url: "/api/setup/live", headers: auth })).statusCode).toBe(403);
+    const on = await app.inject({
+      method: "POST",
+      url: "/api/setup",
+      headers: auth,
+      payload: { active: true },
+    });
+    expect(on.statusCode).toBe(200);
+    const status = JSON.parse(on.body);
+    expect(status).toMatchObject({ active: true, samples: 0 });
+    expect(Date.parse(status.until) - Date.parse(status.since)).toBe(3000);
+    expect(setupChanges.at(-1)?.active).toBe(true);
+    // too few samples: not ready, and it says how many it has
+    const early = await app.inject({ url: "/api/setup/background.jpg", headers: auth });
+    expect(early.statusCode).toBe(503);
+    const setup = source.setup as SetupMode;
+    const grey = Buffer.alloc(64 * 48 * 3, 90);
+    for (let i = 0; i < 5; i++) {
+      expect(setup.wantsSample(i * 10_000)).toBe(true);
+      await setup.sample(
+        { kind: "rgb", data: grey, width: 64, height: 48 },
+        { width: 640, height: 480, tsMs: i * 10_000 },
+        [],
+      );
+    }
+    const image = await app.inject({ url: "/api/setup/background.jpg", headers: auth });
+    expect(image.statusCode).toBe(200);
+    expect(image.headers["content-type"]).toBe("image/jpeg");
+    expect(image.rawPayload.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    // maxMinutes (3 s here) later it is off, the samples gone, the change announced
+    await vi.waitFor(() => expect(setup.status().active).toBe(false), { timeout: 15_000, interval: 100 });
+    expect(setup.status().samples).toBe(0);
+    expect(setupChanges.at(-1)).toEqual({ active: false, since: null, until: null });
+    expect((await app.inject({ url: "/api/setup/background.jpg", headers: auth })).statusCode).toBe(403);
+    expect(JSON.parse((await app.inject({ url: "/api/setup", headers: auth })).body).active).toBe(false);
+  });
+
+  it("the page is served without a login, from this device only, with a strict content policy", async () => {
+    const html = await app.inject("/");
+    expect(html.statusCode).toBe(200);
+    expect(html.headers["content-type"]).toMatch(/text\/html/);
+    expect(String(html.headers["content-security-policy"])).toMatch(/default-src 'self'/);
+    const js = await app.inject("/page/app.js");
+    const css = await app.inject("/page/app.css");
+    expect(js.statusCode).toBe(200);
+    expect(css.statusCode).toBe(200);
+    // nothing from elsewhere: no URL of another host in the page's code
+    expect(js.body + html.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z]/i);
+    expect(js.rawPayload.length + css.rawPayload.length).toBeLessThanOrEqual(150 * 1024);
+  }, 60_000);
 });

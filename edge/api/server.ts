@@ -1,10 +1,28 @@
-import { timingSafeEqual } from "node:crypto";
+import fastifyCookie from "@fastify/cookie";
+import fastifyRateLimit from "@fastify/rate-limit";
 import { type Static, Type } from "@sinclair/typebox";
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { SourceState } from "../capture/source.ts";
+import { GeometryConflict } from "../config/edit.ts";
 import { ConfigError } from "../config/load.ts";
+import type { LineCount } from "../domain/types.ts";
 import type { StatusMessage } from "../publish/messages.ts";
+import type { SetupAccess } from "../setup/setup-mode.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
+import { loadPageAssets, type PageAssets } from "./page-assets.ts";
+import { CSRF_HEADER, SESSION_COOKIE, type Session, Sessions, secretEquals } from "./session.ts";
+
+/** Aggregates for the page's live view: totals since start and zone occupancy now. */
+export interface LiveCounts {
+  readonly totals: readonly LineCount[];
+  readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
+  readonly processedFps: number;
+}
 
 /** What the local API reads from a running counter: aggregates and health only, never frames. */
 export interface ApiSource {
@@ -21,22 +39,43 @@ export interface ApiSource {
   status(): StatusMessage;
   /** The configuration with every secret shown as `***`. */
   redactedConfig(): unknown;
-  /** The lines and zones counted now (relative coordinates, as configured). */
-  geometry(): { readonly lines: readonly unknown[]; readonly zones: readonly unknown[] };
+  /**
+   * The lines and zones counted now (relative coordinates, as configured) and the device file's
+   * revision, which a save names (null: started without a file, nothing can be saved).
+   */
+  geometry(): SavedGeometry;
   /**
    * Saves new lines and zones to the device's file and applies them while counting; throws
-   * `ConfigError` (every problem with its path) and then changes nothing.
+   * `ConfigError` (every problem with its path) or, when `revision` is not the file's,
+   * `GeometryConflict`, and then changes nothing.
    */
-  saveGeometry(edit: { readonly lines: unknown[]; readonly zones: unknown[] }): {
-    readonly lines: readonly unknown[];
-    readonly zones: readonly unknown[];
-  };
+  saveGeometry(
+    edit: { readonly lines: unknown[]; readonly zones: unknown[] },
+    revision?: string,
+  ): SavedGeometry;
+  /** Set-up mode: the preview without road users and live positions, only while on. */
+  readonly setup: SetupAccess;
+  liveCounts(): LiveCounts;
+}
+
+export interface SavedGeometry {
+  readonly lines: readonly unknown[];
+  readonly zones: readonly unknown[];
+  readonly revision: string | null;
 }
 
 const GeometryBody = Type.Object(
-  { lines: Type.Array(Type.Unknown()), zones: Type.Array(Type.Unknown()) },
+  {
+    lines: Type.Array(Type.Unknown()),
+    zones: Type.Array(Type.Unknown()),
+    revision: Type.Optional(
+      Type.String({ description: "The revision the edit started from (GET /api/geometry)" }),
+    ),
+  },
   { additionalProperties: false },
 );
+const LoginBody = Type.Object({ token: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
+const SetupBody = Type.Object({ active: Type.Boolean() }, { additionalProperties: false });
 
 export interface ApiOptions {
   readonly source: ApiSource;
@@ -45,30 +84,124 @@ export interface ApiOptions {
   readonly token: string | undefined;
   /** The last guard on every response (camera errors quote URLs; no credential may show). */
   readonly redact: (text: string) => string;
+  /** How long a page login lasts (default 8 hours). */
+  readonly sessionTtlMs?: number;
+  /** Login attempts allowed per client address and minute (default 5). */
+  readonly loginPerMinute?: number;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.replace(/^Bearer\s+/i, "") ?? "");
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+/** Reachable without a login: what the page needs to show its login form, and the health check. */
+function isPublic(url: string): boolean {
+  const path = url.split("?", 1)[0] ?? url;
+  return (
+    path === "/health" ||
+    path === "/" ||
+    path.startsWith("/page/") ||
+    path === "/api/session" ||
+    path === "/api/login"
+  );
 }
 
-/** The routes of the local API as a fastify plugin: /health, /metrics, /api/status, /api/config, /api/counts. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+const PAGE_HEADERS = {
+  // the page loads nothing from elsewhere and may not be framed; the preview is a same-origin image
+  "content-security-policy":
+    "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-cache",
+};
+
+/**
+ * The routes of the local API as a fastify plugin: /health, /metrics, /api/status, /api/config,
+ * /api/counts, the set-up routes and the page. On loopback nothing asks for credentials (writes
+ * take JSON bodies only, which another site's page cannot send without the browser asking first).
+ * On any other address every route but /health and the page's login needs the bearer token or a
+ * page session, and a session's writes need its CSRF token.
+ */
 export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   const { source } = o;
+  const sessions = new Sessions(o.sessionTtlMs ?? 8 * 3_600_000);
+  const loginRequired = !LOOPBACK.has(o.host);
+  await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, { global: false });
   app.addHook("onSend", async (_req, _reply, payload) =>
     typeof payload === "string" ? o.redact(payload) : payload,
   );
-  if (!LOOPBACK.has(o.host)) {
+  const sessionOf = (req: FastifyRequest): Session | undefined => sessions.get(req.cookies[SESSION_COOKIE]);
+  if (loginRequired) {
     app.addHook("onRequest", async (req, reply) => {
-      if (req.url === "/health" || req.url.startsWith("/health?")) return;
-      if (!o.token || !tokenMatches(req.headers.authorization, o.token)) {
-        await reply.code(401).header("www-authenticate", "Bearer").send({ error: "bearer token required" });
+      if (isPublic(req.url)) return;
+      const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
+      if (o.token && bearer !== undefined && secretEquals(bearer, o.token)) return;
+      const session = sessionOf(req);
+      if (!session) {
+        await reply
+          .code(401)
+          .header("www-authenticate", "Bearer")
+          .send({ error: "bearer token or login required" });
+        return;
+      }
+      const csrf = req.headers[CSRF_HEADER];
+      if (!SAFE_METHODS.has(req.method) && (typeof csrf !== "string" || !secretEquals(csrf, session.csrf))) {
+        await reply.code(403).send({ error: `a write from the page needs its ${CSRF_HEADER} header` });
       }
     });
   }
+
+  // the page: one HTML file, one script, one stylesheet (bundled once, on first request)
+  let assets: Promise<PageAssets> | undefined;
+  const servePage = async (path: string, reply: FastifyReply) => {
+    assets ??= loadPageAssets();
+    const file = (await assets).get(path);
+    if (!file) return reply.code(404).send({ error: "not found" });
+    return reply.headers(PAGE_HEADERS).header("content-type", file.contentType).send(file.body);
+  };
+  app.get("/", async (_req, reply) => servePage("/", reply));
+  app.get<{ Params: { file: string } }>("/page/:file", async (req, reply) =>
+    servePage(`/page/${req.params.file}`, reply),
+  );
+
+  app.get("/api/session", async (req) => {
+    const session = sessionOf(req);
+    return {
+      loginRequired,
+      authenticated: !loginRequired || session !== undefined,
+      csrf: session?.csrf ?? null,
+      expires: session ? new Date(session.expiresMs).toISOString() : null,
+    };
+  });
+  app.post<{ Body: Static<typeof LoginBody> }>(
+    "/api/login",
+    {
+      schema: { body: LoginBody },
+      config: { rateLimit: { max: o.loginPerMinute ?? 5, timeWindow: 60_000 } },
+    },
+    async (req, reply) => {
+      if (!loginRequired)
+        return reply.code(400).send({ error: "this API listens on loopback only: no login is needed" });
+      if (!o.token || !secretEquals(req.body.token, o.token))
+        return reply.code(401).send({ error: "wrong token" });
+      sessions.delete(req.cookies[SESSION_COOKIE]);
+      const s = sessions.create();
+      void reply.setCookie(SESSION_COOKIE, s.id, {
+        httpOnly: true,
+        sameSite: "strict",
+        path: "/",
+        maxAge: Math.floor(sessions.ttlMs / 1000),
+        secure: req.protocol === "https",
+      });
+      return { csrf: s.csrf, expires: new Date(s.expiresMs).toISOString() };
+    },
+  );
+  app.post("/api/logout", async (req, reply) => {
+    sessions.delete(req.cookies[SESSION_COOKIE]);
+    void reply.clearCookie(SESSION_COOKIE, { path: "/" });
+    return { loggedOut: true };
+  });
 
   app.get("/health", async (_req, reply) => {
     const camera = source.camera();
@@ -114,15 +247,88 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     "/api/geometry",
     { schema: { body: GeometryBody } },
     async (req, reply) => {
+      const { revision, ...edit } = req.body;
       try {
-        return source.saveGeometry(req.body);
+        return source.saveGeometry(edit, revision);
       } catch (err) {
+        if (err instanceof GeometryConflict)
+          return reply.code(409).send({ error: err.message, revision: source.geometry().revision });
         if (!(err instanceof ConfigError)) throw err;
         return reply.code(400).send({ error: "lines and zones not saved", problems: err.problems });
       }
     },
   );
+
+  // set-up mode: switched on for minutes at most; its preview and live positions exist only then
+  const setup = source.setup;
+  app.get("/api/setup", async () => setup.status());
+  app.post<{ Body: Static<typeof SetupBody> }>("/api/setup", { schema: { body: SetupBody } }, async (req) =>
+    setup.switch(req.body.active),
+  );
+  const setupOff = (reply: FastifyReply) =>
+    reply.code(403).send({ error: "set-up mode is off: switch it on (POST /api/setup) to see the preview" });
+  app.get("/api/setup/background.jpg", async (_req, reply) => {
+    if (!setup.status().active) return setupOff(reply);
+    const image = setup.background();
+    if (!image) {
+      const s = setup.status();
+      return reply
+        .code(503)
+        .header("retry-after", "2")
+        .send({ error: "the preview is not ready yet", samples: s.samples, samplesNeeded: s.samplesNeeded });
+    }
+    return reply
+      .header("content-type", "image/jpeg")
+      .header("cache-control", "no-store")
+      .send(await image);
+  });
+  app.get("/api/setup/live", async (req, reply) => {
+    if (!setup.status().active) return setupOff(reply);
+    const stream = openEventStream(req, reply);
+    const unsubscribe = setup.subscribe(
+      (frame) => stream.send("positions", frame),
+      () => stream.end("setup-off"),
+    );
+    if (!unsubscribe) stream.end("setup-off");
+    else req.raw.on("close", unsubscribe);
+  });
+
+  // live counts for the page: aggregates only, always available
+  app.get("/api/counts/live", async (req, reply) => {
+    const stream = openEventStream(req, reply);
+    const tick = () => stream.send("counts", source.liveCounts());
+    tick();
+    const timer = setInterval(tick, 1000);
+    req.raw.on("close", () => clearInterval(timer));
+  });
 };
+
+/** Server-sent events on a hijacked reply (fastify's hooks no longer apply: nothing secret goes here). */
+function openEventStream(req: FastifyRequest, reply: FastifyReply) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  res.write(": connected\n\n");
+  let open = true;
+  req.raw.on("close", () => {
+    open = false;
+  });
+  return {
+    send(event: string, data: unknown): void {
+      if (open) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    end(event: string): void {
+      if (!open) return;
+      res.write(`event: ${event}\ndata: {}\n\n`);
+      open = false;
+      res.end();
+    },
+  };
+}
 
 /** The local API (built, not listening: the caller listens). Serves aggregates only. */
 export function buildApi(options: ApiOptions): FastifyInstance {

@@ -24,6 +24,7 @@ export interface LiveStatus {
   readonly model: string | null;
   readonly camera: StatusMessage["camera"];
   readonly processedFps: number;
+  readonly setup: StatusMessage["setup"];
 }
 
 /**
@@ -42,6 +43,7 @@ export class CountOutput {
     model: null,
     camera: { state: "unknown", since: null, lastError: null },
     processedFps: 0,
+    setup: { active: false, since: null, until: null },
   });
 
   /** The counting lines now: NGSI-LD reads their inbound and forward sides. */
@@ -211,6 +213,7 @@ export class CountOutput {
       // once offline, nothing is observed: no camera state, no frame rate
       camera: online ? live.camera : { state: "unknown", since: null, lastError: null },
       processedFps: online ? live.processedFps : 0,
+      setup: online ? live.setup : { active: false, since: null, until: null },
       outboxDepth: this.outboxDepth(),
       storageError: this.storageError,
       ts: new Date().toISOString(),

@@ -1,14 +1,15 @@
 import type { ApiSource } from "../api/server.ts";
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
-import { type GeometryEdit, saveGeometry } from "../config/edit.ts";
+import { type GeometryEdit, geometryRevision, saveGeometry } from "../config/edit.ts";
 import { ConfigError, redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
-import type { Crossing, Detection, Frame, LineCount } from "../domain/types.ts";
+import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
+import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
 import type { Logger } from "./logger.ts";
@@ -44,6 +45,9 @@ export class CounterRuntime {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Time between the last two frames, for where a replay's last interval ends. */
   private frameIntervalMs: number;
+  /** Set-up mode: the page's preview and live positions exist only while it is on. */
+  readonly setup: SetupMode;
+  private occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>> = new Map();
 
   constructor(
     readonly config: Config,
@@ -57,6 +61,12 @@ export class CounterRuntime {
     });
     this.pipeline = Pipeline.fromConfig(config);
     this.frameIntervalMs = 1000 / config.camera.fps;
+    const setupLog = deps.log.child({ stage: "setup" });
+    this.setup = new SetupMode(setupOptionsFrom(config), (state) => {
+      // who looked, and when, is for the record: the retained status says it too
+      setupLog.info(state, state.active ? "set-up mode on" : "set-up mode off");
+      this.output.statusChanged();
+    });
   }
 
   camera(): SourceState | undefined {
@@ -100,8 +110,17 @@ export class CounterRuntime {
       },
       status: () => output.statusMessage(true),
       redactedConfig: () => redactConfig(config),
-      geometry: () => this.pipeline.currentGeometry,
-      saveGeometry: (edit) => this.saveGeometry(edit),
+      geometry: () => ({ ...this.pipeline.currentGeometry, revision: this.geometryRevision() }),
+      saveGeometry: (edit, revision) => this.saveGeometry(edit, revision),
+      setup: this.setup,
+      liveCounts: () => ({
+        totals: this.totals(),
+        occupancy: [...this.occupancy].map(([zone, byMode]) => ({
+          zone,
+          byMode: Object.fromEntries(byMode),
+        })),
+        processedFps: Math.round(this.processedFps() * 10) / 10,
+      }),
     };
   }
 
@@ -149,6 +168,7 @@ export class CounterRuntime {
         lastError: s?.lastError ?? null,
       },
       processedFps: Math.round(this.processedFps() * 10) / 10,
+      setup: this.setup.state(),
     };
   }
 
@@ -160,7 +180,7 @@ export class CounterRuntime {
     this.stats.start(Date.now());
     // one frame in flight while the next is taken and prepared: with the model in a worker, the
     // Node thread's share of a frame overlaps the inference of the one before
-    let inFlight: { frame: Frame; detections: Promise<Detection[]> } | undefined;
+    let inFlight: { frame: Frame; detections: Promise<Detection[]>; sample?: FramePixels } | undefined;
     const take = () => {
       const f = inFlight;
       inFlight = undefined;
@@ -169,10 +189,12 @@ export class CounterRuntime {
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         this.recordLosses(source.state(), frame.tsMs);
+        // set-up mode on: now and then a copy for the preview, before the detector takes the pixels
+        const sample = this.setup.wantsSample(frame.tsMs) ? copyPixels(frame.pixels) : undefined;
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
         const previous = take();
-        if (previous) this.count(previous.frame, await previous.detections, detector);
-        inFlight = submitted && { frame, detections: submitted.detections };
+        if (previous) this.count(previous, await previous.detections, detector);
+        inFlight = submitted && { frame, detections: submitted.detections, sample };
       }
     } finally {
       // the frame in flight when the source ended, was stopped or broke off still counts
@@ -182,7 +204,7 @@ export class CounterRuntime {
           log.warn({ error: err.message }, "the last frame's detections were lost");
           return undefined;
         });
-        if (detections) this.count(pending.frame, detections, detector);
+        if (detections) this.count(pending, detections, detector);
       }
       clearInterval(this.flushTimer);
       // the last interval ends where observation ended: now (live) or after the last frame (replay)
@@ -207,16 +229,29 @@ export class CounterRuntime {
    * Set-up: new lines and zones validated, saved to the device's file (comments kept, the previous
    * version beside it) and applied while counting. A problem throws `ConfigError` with its paths.
    */
-  saveGeometry(edit: GeometryEdit): Pick<Config, "lines" | "zones"> {
+  saveGeometry(
+    edit: GeometryEdit,
+    revision?: string,
+  ): Pick<Config, "lines" | "zones"> & { revision: string } {
     const path = this.deps.configPath;
     if (!path)
       throw new ConfigError("(no file)", [
         "lines, zones: this counter was started without a configuration file to save them in",
       ]);
-    const saved = saveGeometry(path, edit);
+    const saved = saveGeometry(path, edit, process.env, revision);
     const geometry = { lines: saved.lines, zones: saved.zones };
     this.replaceGeometry(geometry);
-    return geometry;
+    return { ...geometry, revision: geometryRevision(path) };
+  }
+
+  /** The device file's version, which a save must name (null: no file, nothing can be saved). */
+  private geometryRevision(): string | null {
+    const path = this.deps.configPath;
+    try {
+      return path ? geometryRevision(path) : null;
+    } catch {
+      return null;
+    }
   }
 
   private started(): { detector: Detector; source: FrameSource } {
@@ -247,10 +282,27 @@ export class CounterRuntime {
   }
 
   /** Detections, or undefined for a frame that cannot be decoded (counted, logged, skipped). */
-  private count(frame: Frame, detections: readonly Detection[], detector: Detector): void {
+  private count(
+    taken: { readonly frame: Frame; readonly sample?: FramePixels | undefined },
+    detections: readonly Detection[],
+    detector: Detector,
+  ): void {
+    const { frame } = taken;
     const previousMs = this.pipeline.lastFrameMs;
     const result = this.pipeline.step(frame, detections);
     this.output.handle(result.intervals);
+    this.occupancy = result.occupancy;
+    if (this.setup.active) {
+      this.setup.frameCounted(result.users, result.crossings, frame);
+      if (taken.sample) {
+        // everyone seen in the frame, detected or predicted, is masked out of the preview's vote
+        const boxes: Box[] = detections.map((d) => d.box);
+        for (const u of result.users) boxes.push(u.box);
+        this.setup.sample(taken.sample, frame, boxes).catch((err: Error) => {
+          this.deps.log.warn({ stage: "setup", error: err.message }, "frame not added to the preview");
+        });
+      }
+    }
     this.stats.frameDone(result, detector.lastTimings, Date.now(), this.output);
     if (previousMs !== undefined && frame.tsMs > previousMs) this.frameIntervalMs = frame.tsMs - previousMs;
     this.deps.onFrame?.(frame, result.crossings);
@@ -277,8 +329,16 @@ export class CounterRuntime {
 
   /** After `run()` returned: deliver what is pending (bounded wait), publish offline, close. */
   async shutdown(drainMs = 3000): Promise<void> {
+    this.setup.close();
     await this.output.drained(drainMs);
     await this.output.stop();
     await this.detector?.release();
   }
+}
+
+/** A copy of a frame's pixels that outlives the frame (the detector may move or reuse the original). */
+function copyPixels(p: FramePixels): FramePixels {
+  return p.kind === "rgb"
+    ? { ...p, data: Buffer.from(p.data) }
+    : { kind: "encoded", data: Buffer.from(p.data) };
 }

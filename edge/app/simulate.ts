@@ -4,6 +4,7 @@ import { countKey } from "../domain/crossing-totals.ts";
 import { seededRandom } from "../domain/random.ts";
 import type { Crossing, Mode } from "../domain/types.ts";
 import { aggregationOptionsFrom, reportedModes } from "../pipeline/pipeline.ts";
+import { SETUP_OFF } from "../setup/setup-mode.ts";
 import { CountOutput } from "./count-output.ts";
 import type { Logger } from "./logger.ts";
 
@@ -54,6 +55,7 @@ export class SimulatedDevice {
       model: "simulated",
       camera: { state: "up", since: new Date(nowMs).toISOString(), lastError: null },
       processedFps: 1000 / this.options.tickMs,
+      setup: SETUP_OFF,
     });
     this.timer = setInterval(() => this.tick(Date.now()), this.options.tickMs);
   }

@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import {
   closeSync,
   copyFileSync,
   fsyncSync,
   openSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
@@ -17,13 +19,33 @@ export interface GeometryEdit {
   readonly zones: unknown;
 }
 
+/** Two writers saved from the same version: the second is refused rather than losing the first. */
+export class GeometryConflict extends Error {
+  override readonly name = "GeometryConflict";
+}
+
+/** A short fingerprint of the device file as it is now: a save names the version it edited. */
+export function geometryRevision(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
+}
+
 /**
  * Replaces `lines` and `zones` in a device's YAML file. The whole resulting configuration is
  * validated first (every problem with its path, nothing written on a problem); the file keeps its
  * other keys, their order and comments; it is written to a temporary file, synced and renamed over
- * the old one, whose previous version is kept as `<file>.previous`.
+ * the old one, whose previous version is kept as `<file>.previous`. With `expectedRevision`, a file
+ * changed since that version (another save, an edit by hand) throws `GeometryConflict`.
  */
-export function saveGeometry(path: string, edit: GeometryEdit, env: NodeJS.ProcessEnv = process.env): Config {
+export function saveGeometry(
+  path: string,
+  edit: GeometryEdit,
+  env: NodeJS.ProcessEnv = process.env,
+  expectedRevision?: string,
+): Config {
+  if (expectedRevision !== undefined && geometryRevision(path) !== expectedRevision)
+    throw new GeometryConflict(
+      "the configuration changed since it was read (another save, or an edit of the file): reload and apply the edit again",
+    );
   const doc = readConfigDocument(path);
   doc.set("lines", doc.createNode(edit.lines, { flow: false }));
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));

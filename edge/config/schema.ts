@@ -423,6 +423,26 @@ const ApiSchema = Type.Object(
   { ...strict, default: {} },
 );
 
+const SetupSchema = Type.Object(
+  {
+    maxMinutes: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 120,
+      default: 10,
+      description:
+        "Set-up mode (the scene preview without road users, live positions) switches itself off after this many minutes",
+    }),
+    sampleEverySec: Type.Number({
+      minimum: 0.2,
+      maximum: 60,
+      default: 2,
+      description:
+        "While set-up mode is on, one frame in this many seconds goes into the preview's temporal median",
+    }),
+  },
+  { ...strict, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     device: DeviceSchema,
@@ -437,6 +457,7 @@ export const ConfigSchema = Type.Object(
     storage: StorageSchema,
     mqtt: MqttSchema,
     api: ApiSchema,
+    setup: SetupSchema,
   },
   {
     ...strict,

@@ -69,6 +69,18 @@ export const StatusMessageSchema = Type.Object(
       { additionalProperties: false },
     ),
     processedFps: Type.Number({ minimum: 0 }),
+    setup: Type.Object(
+      {
+        active: Type.Boolean(),
+        since: Type.Union([Iso, Type.Null()]),
+        until: Type.Union([Iso, Type.Null()]),
+      },
+      {
+        additionalProperties: false,
+        description:
+          "Set-up mode (scene preview and live positions on the local page): on or off, when it was switched on and when it ends by itself. For audit: it is published whenever it changes.",
+      },
+    ),
     outboxDepth: Count,
     storageError: Type.Union([Type.String(), Type.Null()], {
       description: "null while the database works; counts are held in memory otherwise",

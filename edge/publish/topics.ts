@@ -67,6 +67,7 @@ export function lastWillStatus(deviceId: string, version: string): StatusMessage
     model: null,
     camera: { state: "unknown", since: null, lastError: null },
     processedFps: 0,
+    setup: { active: false, since: null, until: null },
     outboxDepth: 0,
     storageError: null,
     ts: null,

@@ -1,0 +1,114 @@
+/** The page's calls to the counter's own API (same origin; the session cookie rides along). */
+
+let csrf: string | null = null;
+
+export function setCsrf(token: string | null): void {
+  csrf = token;
+}
+
+export interface Answer<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export async function call<T>(method: string, url: string, body?: unknown): Promise<Answer<T>> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (csrf && method !== "GET") headers["x-csrf-token"] = csrf;
+  const res = await fetch(url, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = { error: text };
+  }
+  return { status: res.status, body: parsed as T };
+}
+
+export interface SessionInfo {
+  readonly loginRequired: boolean;
+  readonly authenticated: boolean;
+  readonly csrf: string | null;
+}
+
+export interface SetupStatus {
+  readonly active: boolean;
+  readonly since: string | null;
+  readonly until: string | null;
+  readonly maxMinutes: number;
+  readonly samples: number;
+  readonly samplesNeeded: number;
+}
+
+export type RelPoint = [number, number];
+
+export interface LineDraft {
+  name: string;
+  points: RelPoint[];
+  from: string;
+  to: string;
+  /** Keys the page does not edit (inboundTo, forwardTo …) go back as they came. */
+  [other: string]: unknown;
+}
+
+export interface ZoneDraft {
+  name: string;
+  polygon: RelPoint[];
+  dwellThresholdSec: number;
+  [other: string]: unknown;
+}
+
+export interface GeometryAnswer {
+  readonly lines: LineDraft[];
+  readonly zones: ZoneDraft[];
+  readonly revision: string | null;
+}
+
+export interface LineCount {
+  readonly line: string;
+  readonly from: string;
+  readonly to: string;
+  readonly mode: string;
+  readonly count: number;
+}
+
+export interface LiveCounts {
+  readonly totals: readonly LineCount[];
+  readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
+  readonly processedFps: number;
+}
+
+export interface LivePosition {
+  readonly id: number;
+  readonly mode: string;
+  readonly box: readonly [number, number, number, number];
+  readonly seen: boolean;
+}
+
+export interface LiveFrame {
+  readonly positions: readonly LivePosition[];
+  readonly crossings: readonly {
+    readonly line: string;
+    readonly from: string;
+    readonly to: string;
+    readonly mode: string;
+  }[];
+}
+
+export interface Health {
+  readonly model: string | null;
+  readonly camera: { readonly state: string } | null;
+  readonly broker: { readonly state: string };
+  readonly database: { readonly state: string };
+}
+
+export interface Bucket {
+  readonly bucketStart: string;
+  readonly lines: readonly LineCount[];
+}
