@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
+import { Argument, Command, Option } from "commander";
 import type { RunHandle } from "../app/run.ts";
 import { ConfigError, configWarnings, loadConfigFile } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -19,6 +19,7 @@ const lazy = {
   evalDetect: () => import("./eval-detect-command.ts"),
   evalTrackCount: () => import("./eval-track-count-commands.ts"),
   progress: () => import("./progress.ts"),
+  setup: () => import("./setup-command.ts"),
 };
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
@@ -239,6 +240,18 @@ program
     if (stopRequested) handle.stop();
     await handle.done;
     log.info("stopped");
+  });
+
+program
+  .command("setup")
+  .description(
+    "set-up mode of the running counter: on (the page's scene preview and live positions, for setup.maxMinutes), off, or status",
+  )
+  .addArgument(new Argument("<action>", "on, off or status").choices(["on", "off", "status"]))
+  .requiredOption("--config <file>", "the device configuration `counter run` was started with")
+  .action(async (action: "on" | "off" | "status", o: { config: string }) => {
+    const config = loadConfig(o.config);
+    await exit((await lazy.setup()).runSetup(action, config, process.stdout));
   });
 
 program

@@ -204,7 +204,7 @@ function renderCounts(body: HTMLElement): void {
       `/api/counts?resolution=${resolution.value}&from=${midnight.toISOString()}`,
     );
     chart?.destroy();
-    chart = drawPlot(plot, r.body?.buckets ?? []);
+    chart = drawPlot(plot, r.body?.buckets ?? [], midnight.getTime() / 1000);
   };
   resolution.addEventListener("change", () => void loadPlot());
   void loadPlot();
@@ -281,7 +281,7 @@ function renderOccupancy(target: HTMLElement, live: LiveCounts): void {
 }
 
 /** Crossings per bucket and mode (all lines and directions summed). */
-function drawPlot(target: HTMLElement, buckets: readonly Bucket[]): uPlot | undefined {
+function drawPlot(target: HTMLElement, buckets: readonly Bucket[], fromSec: number): uPlot | undefined {
   target.replaceChildren();
   if (buckets.length === 0) {
     target.append(h("p", { class: "muted" }, t("noHistory")));
@@ -297,7 +297,12 @@ function drawPlot(target: HTMLElement, buckets: readonly Bucket[]): uPlot | unde
     {
       width,
       height: 220,
-      series: [{}, ...modes.map((m) => ({ label: m, stroke: MODE_COLOURS[m] ?? "#444", width: 2 }))],
+      // the day so far, whatever the number of buckets (one bucket alone would span years)
+      scales: { x: { time: true, range: () => [fromSec, Math.max(fromSec + 3600, Date.now() / 1000)] } },
+      series: [
+        {},
+        ...modes.map((m) => ({ label: m, stroke: MODE_COLOURS[m] ?? "#444", width: 2, points: { show: true } })),
+      ],
       axes: [{}, { label: t("count") }],
     },
     [xs, ...ys],
