@@ -1,4 +1,4 @@
-// npm run bench [-- --section detect] [--iterations N] [--threads N] [--models a,b]
+// npm run bench [-- --section detect|track|capture|pipeline|setup|history] [--iterations N] [--threads N] [--models a,b]
 // Prints median and p90 milliseconds per stage. Figures, not assertions: the machine is shared and noisy.
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     models: { type: "string" },
     minutes: { type: "string" },
     seconds: { type: "string", default: "20" },
+    repeats: { type: "string", default: "3" },
     // pipeline: a client asking /health in a loop while counting (off: throughput alone)
     "health-client": { type: "string", default: "on" },
   },
@@ -360,6 +361,66 @@ async function benchPipeline(): Promise<void> {
   }
 }
 
+/**
+ * Set-up mode's cost: the same replay with set-up off and on (a page subscribed to live positions
+ * and fetching the preview every 4 s, as the page does), alternating, medians of the runs.
+ */
+async function benchSetup(): Promise<void> {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { createLogger } = await import("../edge/app/logger.ts");
+  const { startCounter } = await import("../edge/app/run.ts");
+  const dir = mkdtempSync(join(tmpdir(), "bench-setup-"));
+  const seconds = Number(args.seconds);
+  const threads = Number(args.threads) || 1;
+  const repeats = Number(args.repeats);
+  console.log(
+    `\n## set-up mode: counter run on the PETS clip at 720p (H.264), ${seconds} s of video, worker inference, threads=${threads}, ${repeats} runs each`,
+  );
+  const clip = petsClipH264(join(dir, "pets-720p.mp4"), 1280, 720, ["-t", String((seconds * 10) / 7)]);
+  const fps: Record<"off" | "on", number[]> = { off: [], on: [] };
+  let liveMessages = 0;
+  for (let r = 0; r < repeats; r++) {
+    for (const mode of ["off", "on"] as const) {
+      const config = benchConfig(
+        "bench-setup",
+        { source: clip, mode: "replay", replayFps: 7 },
+        threads,
+        join(dir, `s${r}${mode}.db`),
+      );
+      let frames = 0;
+      const handle = await startCounter(config, {
+        log: createLogger("warn"),
+        version: "bench",
+        onFrame: () => {
+          frames++;
+        },
+      });
+      let previews: NodeJS.Timeout | undefined;
+      if (mode === "on") {
+        const setup = handle.runtime.setup;
+        setup.start();
+        setup.subscribe(
+          () => liveMessages++,
+          () => {},
+        );
+        previews = setInterval(() => void setup.background(), 4000);
+      }
+      const t0 = performance.now();
+      await handle.done;
+      const wall = (performance.now() - t0) / 1000;
+      clearInterval(previews);
+      fps[mode].push(frames / wall);
+    }
+  }
+  const off = stats(fps.off).median;
+  const on = stats(fps.on).median;
+  console.log(
+    `set-up off: ${off.toFixed(1)} fps; on: ${on.toFixed(1)} fps (${((1 - on / off) * 100).toFixed(1)} % fewer; runs off ${fps.off.map((f) => f.toFixed(1)).join(", ")}, on ${fps.on.map((f) => f.toFixed(1)).join(", ")}); ${liveMessages} live-position messages`,
+  );
+}
+
 async function benchSoak(): Promise<void> {
   const minutes = Number(args.minutes);
   const { join } = await import("node:path");
@@ -620,6 +681,7 @@ const sections: Record<string, () => Promise<void>> = {
   track: benchTrack,
   capture: benchCapture,
   pipeline: benchPipeline,
+  setup: benchSetup,
   history: benchHistory,
 };
 if (args.minutes) sections.soak = benchSoak;

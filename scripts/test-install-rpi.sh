@@ -104,6 +104,14 @@ check "model file owned by the service user" test "$(ct stat -c %U /var/lib/edge
 counts_seen() { grep -q "^city/$DEVICE/counts " "$WORK/mqtt.log"; }
 check "counts published over MQTT" wait_for counts 60 counts_seen
 check "status online published" grep -q "^city/$DEVICE/status .*\"online\":true" "$WORK/mqtt.log"
+check "the page is served, its script bundled on the device" ct curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/page/app.js"
+save_lines() {
+  ct curl -fs -o /dev/null -X PUT -H 'content-type: application/json' \
+    --data '{"lines":[{"name":"path","points":[[0.1,0.62],[0.9,0.62]],"from":"north","to":"south"}],"zones":[]}' \
+    "http://127.0.0.1:$API_PORT/api/geometry"
+}
+check "the service saves lines from its page into /etc/edge-counter/device.yaml" save_lines
+check "the file holds them, the previous version beside it" bash -c "grep -q '0.62' '$ROOTFS/etc/edge-counter/device.yaml' && test -f '$ROOTFS/etc/edge-counter/device.yaml.previous'"
 ct journalctl -u edge-counter --no-pager -o cat >"$WORK/journal1.log" 2>&1 || true
 check "journald holds the service log (model fetched, API listening)" bash -c "grep -q 'model fetched' '$WORK/journal1.log' && grep -q 'local API listening' '$WORK/journal1.log'"
 

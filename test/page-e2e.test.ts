@@ -92,6 +92,11 @@ describeWithAssets(
       // 1. the API listens beyond loopback: the page asks for the token
       await page.goto(base);
       await page.getByLabel("API token").fill(TOKEN);
+      // a figure for docs/performance.md, not an assertion (the first request also bundles the page)
+      const paint = await page.evaluate(
+        () => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? Number.NaN,
+      );
+      console.log(`page: first contentful paint ${paint.toFixed(0)} ms after navigation (first request)`);
       await shot("1-login");
       await page.getByRole("button", { name: "Log in" }).click();
       await page.getByRole("tab", { name: "Set-up" }).click();

@@ -211,6 +211,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     const b = source.broker();
     const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";
     const ready = model !== null && camera?.state === "up";
+    const setupState = source.setup.status();
     const body = {
       status:
         ready && database === "ok" && broker !== "disconnected" ? "ok" : ready ? "degraded" : "not-ready",
@@ -228,6 +229,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
       broker: { state: broker, lastError: b.lastError },
       database: { state: database, error: databaseError },
       outboxDepth: source.outboxDepth(),
+      setup: { active: setupState.active, since: setupState.since, until: setupState.until },
     };
     return reply.code(ready ? 200 : 503).send(body);
   });

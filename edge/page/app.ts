@@ -301,7 +301,12 @@ function drawPlot(target: HTMLElement, buckets: readonly Bucket[], fromSec: numb
       scales: { x: { time: true, range: () => [fromSec, Math.max(fromSec + 3600, Date.now() / 1000)] } },
       series: [
         {},
-        ...modes.map((m) => ({ label: m, stroke: MODE_COLOURS[m] ?? "#444", width: 2, points: { show: true } })),
+        ...modes.map((m) => ({
+          label: m,
+          stroke: MODE_COLOURS[m] ?? "#444",
+          width: 2,
+          points: { show: true },
+        })),
       ],
       axes: [{}, { label: t("count") }],
     },
