@@ -67,8 +67,18 @@ const source: ApiSource = {
   geometry: () => ({ ...pipeline.currentGeometry, revision: geometryRevision(configFile) }),
   saveGeometry: (edit, revision) => {
     const saved = saveGeometry(configFile, edit, {}, revision);
-    closedAtChange.push(...pipeline.replaceGeometry(saved, 1_000));
-    return { lines: saved.lines, zones: saved.zones, revision: geometryRevision(configFile) };
+    closedAtChange.push(
+      ...pipeline.replaceGeometry(
+        { lines: saved.lines, zones: saved.zones, anchor: saved.counting.anchor },
+        1_000,
+      ),
+    );
+    return {
+      lines: saved.lines,
+      zones: saved.zones,
+      anchor: saved.counting.anchor,
+      revision: geometryRevision(configFile),
+    };
   },
   // set-up mode for a few seconds at most, so that a test sees it end by itself
   setup: new SetupMode({ ...setupOptionsFrom(config), maxMinutes: 0.05 }, (s) => setupChanges.push(s)),
@@ -355,6 +365,29 @@ describe("the page's login, CSRF and set-up mode (off loopback)", () => {
     expect(pipeline.currentGeometry.lines.map((l) => l.name)).toEqual([winner]);
     const loser = first.statusCode === 409 ? first : second;
     expect(JSON.parse(loser.body).revision).toBe(geometryRevision(configFile));
+  });
+
+  it("the counted point of the boxes (counting.anchor) is saved and applied with the lines", async () => {
+    const { revision, lines } = JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body);
+    const bad = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: auth,
+      payload: { lines, zones: [], anchor: "feet", revision },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(bad.body).problems.join("\n")).toMatch(/counting\.anchor/);
+    expect(pipeline.currentGeometry.anchor).toBe("bottom-center");
+    const ok = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: auth,
+      payload: { lines, zones: [], anchor: "center", revision },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(JSON.parse(ok.body).anchor).toBe("center");
+    expect(pipeline.currentGeometry.anchor).toBe("center");
+    expect(readFileSync(configFile, "utf8")).toMatch(/counting:\s+anchor: center/);
   });
 
   it("set-up mode: preview and live positions only while on; it goes off by itself and says so", async () => {

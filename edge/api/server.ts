@@ -50,7 +50,7 @@ export interface ApiSource {
    * `GeometryConflict`, and then changes nothing.
    */
   saveGeometry(
-    edit: { readonly lines: unknown[]; readonly zones: unknown[] },
+    edit: { readonly lines: unknown[]; readonly zones: unknown[]; readonly anchor?: unknown },
     revision?: string,
   ): SavedGeometry;
   /** Set-up mode: the preview without road users and live positions, only while on. */
@@ -61,6 +61,8 @@ export interface ApiSource {
 export interface SavedGeometry {
   readonly lines: readonly unknown[];
   readonly zones: readonly unknown[];
+  /** The point of each box that is counted (`counting.anchor`). */
+  readonly anchor: string;
   readonly revision: string | null;
 }
 
@@ -68,6 +70,9 @@ const GeometryBody = Type.Object(
   {
     lines: Type.Array(Type.Unknown()),
     zones: Type.Array(Type.Unknown()),
+    anchor: Type.Optional(
+      Type.Unknown({ description: "counting.anchor, validated with the whole configuration" }),
+    ),
     revision: Type.Optional(
       Type.String({ description: "The revision the edit started from (GET /api/geometry)" }),
     ),

@@ -219,7 +219,9 @@ export class CounterRuntime {
    * Replaces the counting lines and zones while running (set-up): tracks are kept, the interval in
    * progress is split at this moment and both parts are flagged.
    */
-  replaceGeometry(geometry: Pick<Config, "lines" | "zones">): void {
+  replaceGeometry(
+    geometry: Pick<Config, "lines" | "zones"> & { readonly anchor?: Config["counting"]["anchor"] },
+  ): void {
     const at = this.replay ? (this.pipeline.lastFrameMs ?? Date.now()) : Date.now();
     this.output.handle(this.pipeline.replaceGeometry(geometry, at));
     this.output.setLines(geometry.lines);
@@ -232,14 +234,14 @@ export class CounterRuntime {
   saveGeometry(
     edit: GeometryEdit,
     revision?: string,
-  ): Pick<Config, "lines" | "zones"> & { revision: string } {
+  ): Pick<Config, "lines" | "zones"> & { anchor: Config["counting"]["anchor"]; revision: string } {
     const path = this.deps.configPath;
     if (!path)
       throw new ConfigError("(no file)", [
         "lines, zones: this counter was started without a configuration file to save them in",
       ]);
     const saved = saveGeometry(path, edit, process.env, revision);
-    const geometry = { lines: saved.lines, zones: saved.zones };
+    const geometry = { lines: saved.lines, zones: saved.zones, anchor: saved.counting.anchor };
     this.replaceGeometry(geometry);
     return { ...geometry, revision: geometryRevision(path) };
   }

@@ -17,6 +17,8 @@ import type { Config } from "./schema.ts";
 export interface GeometryEdit {
   readonly lines: unknown;
   readonly zones: unknown;
+  /** `counting.anchor`, when the page changes it too. */
+  readonly anchor?: unknown;
 }
 
 /** Two writers saved from the same version: the second is refused rather than losing the first. */
@@ -30,7 +32,7 @@ export function geometryRevision(path: string): string {
 }
 
 /**
- * Replaces `lines` and `zones` in a device's YAML file. The whole resulting configuration is
+ * Replaces `lines` and `zones` (and `counting.anchor` if given) in a device's YAML file. The whole resulting configuration is
  * validated first (every problem with its path, nothing written on a problem); the file keeps its
  * other keys, their order and comments; it is written to a temporary file, synced and renamed over
  * the old one, whose previous version is kept as `<file>.previous`. With `expectedRevision`, a file
@@ -49,6 +51,7 @@ export function saveGeometry(
   const doc = readConfigDocument(path);
   doc.set("lines", doc.createNode(edit.lines, { flow: false }));
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));
+  if (edit.anchor !== undefined) doc.setIn(["counting", "anchor"], edit.anchor);
   const config = parseConfig(doc.toJS(), path, env);
   const temporary = `${path}.saving-${process.pid}`;
   try {

@@ -64,9 +64,12 @@ export interface ZoneDraft {
   [other: string]: unknown;
 }
 
+export type Anchor = "bottom-center" | "center" | "top-center";
+
 export interface GeometryAnswer {
   readonly lines: LineDraft[];
   readonly zones: ZoneDraft[];
+  readonly anchor: Anchor;
   readonly revision: string | null;
 }
 

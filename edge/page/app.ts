@@ -2,6 +2,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import {
+  type Anchor,
   type Bucket,
   call,
   type GeometryAnswer,
@@ -329,6 +330,7 @@ async function renderSetup(body: HTMLElement): Promise<void> {
   let revision = geometry.body.revision;
   let lines: LineDraft[] = structuredClone(geometry.body.lines);
   let zones: ZoneDraft[] = structuredClone(geometry.body.zones);
+  let anchor: Anchor = geometry.body.anchor;
   let dirty = false;
   const seen = new Map<string, number>();
   const unsaved = h("span", { class: "unsaved", hidden: true }, t("unsaved"));
@@ -337,7 +339,32 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     dirty = true;
     renderForms();
   });
+  editor.anchor = anchor;
   const stage = h("div", { class: "stage" }, image, editor.svg);
+  const anchorNames: [Anchor, StringKey][] = [
+    ["bottom-center", "anchorBottom"],
+    ["center", "anchorCenter"],
+    ["top-center", "anchorTop"],
+  ];
+  const anchorSelect = h(
+    "select",
+    {
+      id: "anchor",
+      onchange: () => {
+        anchor = anchorSelect.value as Anchor;
+        editor.anchor = anchor;
+        dirty = true;
+        unsaved.hidden = false;
+      },
+    },
+    ...anchorNames.map(([value, key]) =>
+      h("option", { value, ...(value === anchor ? { selected: true } : {}) }, t(key)),
+    ),
+  );
+  const showAnchor = () => {
+    anchorSelect.value = anchor;
+    editor.anchor = anchor;
+  };
 
   const addLine = h("button", { id: "add-line", onclick: () => startDrawing("line") }, t("addLine"));
   const addZone = h("button", { id: "add-zone", onclick: () => startDrawing("zone") }, t("addZone"));
@@ -374,6 +401,8 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     revision = g.body.revision;
     lines = structuredClone(g.body.lines);
     zones = structuredClone(g.body.zones);
+    anchor = g.body.anchor;
+    showAnchor();
     editor.setGeometry(lines, zones);
     dirty = false;
     renderForms();
@@ -384,12 +413,15 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     const r = await call<GeometryAnswer & { problems?: string[]; error?: string }>("PUT", "/api/geometry", {
       lines,
       zones,
+      anchor,
       ...(revision ? { revision } : {}),
     });
     if (r.status === 200) {
       revision = r.body.revision;
       lines = structuredClone(r.body.lines);
       zones = structuredClone(r.body.zones);
+      anchor = r.body.anchor;
+      showAnchor();
       editor.setGeometry(lines, zones);
       dirty = false;
       renderForms();
@@ -402,7 +434,7 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     } else {
       renderForms();
       message.className = "error";
-      const unplaced = showProblems(forms, r.body.problems ?? [r.body.error ?? String(r.status)]);
+      const unplaced = showProblems(editing, r.body.problems ?? [r.body.error ?? String(r.status)]);
       message.replaceChildren(
         t("notSaved"),
         ...(unplaced.length ? [h("ul", {}, ...unplaced.map((p) => h("li", {}, p)))] : []),
@@ -542,6 +574,13 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     waiting,
     h("div", { class: "toolbar", role: "toolbar" }, addLine, addZone, finish, remove),
     help,
+    h(
+      "div",
+      { class: "field anchor" },
+      h("label", { for: "anchor" }, t("anchor")),
+      anchorSelect,
+      h("span", { class: "problem", "data-for": "counting.anchor" }),
+    ),
     forms,
     h("div", { class: "toolbar" }, save, revert, unsaved),
     message,
@@ -625,6 +664,7 @@ async function renderSetup(body: HTMLElement): Promise<void> {
 /** Puts each problem beside its field (`lines[0].name: …`); returns those with no field. */
 function showProblems(container: HTMLElement, problems: readonly string[]): string[] {
   const slots = [...container.querySelectorAll<HTMLElement>(".problem")];
+  for (const s of slots) s.textContent = "";
   const unplaced: string[] = [];
   for (const problem of problems) {
     const path = problem.split(":", 1)[0] ?? "";

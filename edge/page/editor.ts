@@ -1,4 +1,4 @@
-import type { LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
+import type { Anchor, LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
 import { t } from "./strings.ts";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -43,6 +43,8 @@ export class GeometryEditor {
   private readonly live: SVGGElement;
   private readonly flashes = new Map<string, number>();
   selection: Selection = null;
+  /** The point of each box that is counted: drawn as a dot on the live boxes. */
+  anchor: Anchor = "bottom-center";
 
   constructor(
     private lines: LineDraft[],
@@ -141,6 +143,12 @@ export class GeometryEditor {
           "stroke-dasharray": p.seen ? "" : "6 4",
           class: `position mode-${p.mode}`,
         },
+        this.live,
+      );
+      const ay = this.anchor === "bottom-center" ? y2 : this.anchor === "top-center" ? y1 : (y1 + y2) / 2;
+      el(
+        "circle",
+        { cx: ((x1 + x2) / 2) * W, cy: ay * this.height, r: 5, fill: colour, class: "anchor" },
         this.live,
       );
     }

@@ -12,6 +12,7 @@ import {
   type ZoneCounterOptions,
   type ZoneSpec,
 } from "../count/zone-counter.ts";
+import type { Anchor } from "../domain/geometry.ts";
 import type { Crossing, Detection, IntervalCounts, Mode, RoadUser, ZoneEvent } from "../domain/types.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
 import { DEFAULT_MODE_OPTIONS, ModeOfTravel, type ModeOptions } from "../track/mode-of-travel.ts";
@@ -36,6 +37,8 @@ export interface RelativeZone {
 export interface Geometry {
   readonly lines: readonly RelativeLine[];
   readonly zones: readonly RelativeZone[];
+  /** The point of each box that crosses lines and is inside zones (default: the options'). */
+  readonly anchor?: Anchor;
 }
 
 export interface PipelineOptions {
@@ -139,6 +142,7 @@ export class Pipeline {
   private readonly tracker: ByteTracker;
   private readonly modes: ModeOfTravel;
   private geometry: Geometry;
+  private anchor: Anchor;
   private lineCounters: LineCounter[] = [];
   private zoneCounters: ZoneCounter[] = [];
   private sizedFor = { width: 0, height: 0 };
@@ -165,6 +169,7 @@ export class Pipeline {
     this.tracker = new ByteTracker(options.tracker);
     this.modes = new ModeOfTravel(options.modes);
     this.geometry = geometry;
+    this.anchor = geometry.anchor ?? options.line.anchor;
     this.result = {
       users: [],
       crossings: this.crossings,
@@ -222,6 +227,13 @@ export class Pipeline {
    */
   replaceGeometry(geometry: Geometry, tsMs: number): IntervalCounts[] {
     this.geometry = geometry;
+    const anchor = geometry.anchor ?? this.anchor;
+    if (anchor !== this.anchor) {
+      // another point of the box counts now: no counter's state carries over
+      this.anchor = anchor;
+      this.lineCounters = [];
+      this.zoneCounters = [];
+    }
     if (this.sizedFor.width > 0) this.buildCounters();
     if (!this.aggregator) return [];
     const closed = this.aggregator.flush(tsMs);
@@ -232,8 +244,9 @@ export class Pipeline {
     return closed;
   }
 
-  get currentGeometry(): Geometry {
-    return this.geometry;
+  /** The lines and zones counted now, and the anchor they are counted with. */
+  get currentGeometry(): Geometry & { readonly anchor: Anchor } {
+    return { lines: this.geometry.lines, zones: this.geometry.zones, anchor: this.anchor };
   }
 
   /** Live wall clock: closes the intervals due at `nowMs` even when no frame arrives. */
@@ -287,11 +300,17 @@ export class Pipeline {
     const zones = new Map(this.zoneCounters.map((c) => [JSON.stringify(c.zone), c]));
     this.lineCounters = this.geometry.lines.map((l) => {
       const spec = toLineSpec(l, width, height);
-      return lines.get(JSON.stringify(spec)) ?? new LineCounter(spec, this.options.line);
+      return (
+        lines.get(JSON.stringify(spec)) ??
+        new LineCounter(spec, { ...this.options.line, anchor: this.anchor })
+      );
     });
     this.zoneCounters = this.geometry.zones.map((z) => {
       const spec = toZoneSpec(z, width, height);
-      return zones.get(JSON.stringify(spec)) ?? new ZoneCounter(spec, this.options.zone);
+      return (
+        zones.get(JSON.stringify(spec)) ??
+        new ZoneCounter(spec, { ...this.options.zone, anchor: this.anchor })
+      );
     });
   }
 
