@@ -207,19 +207,18 @@ describeWithAssets(
       },
     );
 
+    it("tally-highway: all 11 cars, the dark ones that fade to weak detections at the line too", async () => {
+      const r = await run("tally-highway");
+      for (const row of r.modes.rows)
+        expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
+      expect(r.modes.groups.car).toMatchObject({ counted: 11, truth: 11 });
+    });
+
     it("tally-junction-cars-truck: the lorry is one vehicle, counted once", async () => {
       const r = await run("tally-junction-cars-truck");
       // YOLOX-Nano calls the lorry a car while it is small: a class error, documented; one count
       expect(r.modes.groups["vehicle total"]).toMatchObject({ counted: 1, truth: 1 });
       expect(r.modes.countingErrors).toBe(0);
-    });
-
-    it("tally-highway: at least 9 of the 11 cars, none invented", async () => {
-      const r = await run("tally-highway");
-      const cars = r.modes.groups.car;
-      expect(cars?.counted).toBeGreaterThanOrEqual(9);
-      expect(cars?.counted).toBeLessThanOrEqual(11);
-      expect(r.modes.classErrors).toBe(0);
     });
   },
 );

@@ -127,6 +127,35 @@ describe("ByteTracker", () => {
       expect(fresh.update([det("person", 100, 200, 20, 50, 0.3)], i * 100).tracks).toHaveLength(0);
   });
 
+  it("a track missed in one frame is rescued by a weak detection where it should be (a dark car fading)", () => {
+    // the highway case: a car detected confidently, missed once, then seen only at score 0.2-0.3
+    const tracker = new ByteTracker();
+    const car = (i: number, score: number) => det("car", 300, 100 + i * 12, 60, 40, score);
+    for (let i = 0; i < 6; i++) tracker.update([car(i, 0.8)], i * 33);
+    expect(tracker.update([], 6 * 33).tracks[0]!.state).toBe("lost");
+    for (let i = 7; i < 15; i++) {
+      const u = tracker.update([car(i, 0.25)], i * 33);
+      expect(u.tracks).toHaveLength(1);
+      expect(u.tracks[0]!.id).toBe(1);
+      expect(u.tracks[0]!.state).toBe("confirmed");
+      expect(u.tracks[0]!.lastSeenMs).toBe(i * 33);
+    }
+  });
+
+  it("a weak box over someone found in the same frame rescues nobody (the occluder, not the lost one)", () => {
+    const tracker = new ByteTracker();
+    // two people side by side; the left one is hidden for a frame, then only a weak box remains,
+    // lying over the right one
+    for (let i = 0; i < 6; i++)
+      tracker.update([det("person", 100 + i * 2, 200), det("person", 118 + i * 2, 200)], i * 100);
+    tracker.update([det("person", 130, 200)], 600);
+    // the weak box covers where the lost one should be (IoU > 0.5) and a third of the right one
+    const u = tracker.update([det("person", 132, 200), det("person", 121, 200, 26, 50, 0.3)], 700);
+    const left = u.tracks.find((t) => t.id === 1)!;
+    expect(left.state).toBe("lost");
+    expect(u.tracks.find((t) => t.id === 2)!.state).toBe("confirmed");
+  });
+
   it("votes the category over the track's life: a car flickering to truck stays one car", () => {
     const tracker = new ByteTracker();
     let u: TrackUpdate | undefined;

@@ -161,6 +161,7 @@ export class ByteTracker {
   private readonly edgeIou: number[] = [];
   private parent = new Int32Array(128);
   private readonly rootEdges = new Map<number, number>();
+  private readonly lostOneFrame: TrackImpl[] = [];
   private readonly groups = new Map<number, { t: number; d: number; iou: number }[]>();
 
   constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {}
@@ -202,12 +203,38 @@ export class ByteTracker {
     });
     // 2. tracks seen in the previous frame and still unmatched, against low-score detections
     // (a track still "confirmed" and unmatched here was not lost before this frame)
+    const lostOneFrame = this.lostOneFrame;
+    lostOneFrame.length = 0;
     let remaining = 0;
-    for (const t of candidates)
-      if (t.matchedInFrame !== frame && t.state === "confirmed") candidates[remaining++] = t;
+    for (const t of candidates) {
+      if (t.matchedInFrame === frame) continue;
+      if (t.state === "confirmed") candidates[remaining++] = t;
+      else if (frame - t.matchedInFrame === 2) lostOneFrame.push(t);
+    }
     candidates.length = remaining;
     this.associate(candidates, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
       t.correct(d, tsMs);
+      t.matchedInFrame = frame;
+    });
+    // 2b. a track missed in one frame only, against the low-score detections nobody took, with the
+    // same strict overlap: an object fading in the detector's eyes for a moment (a dark car against
+    // the road) keeps its track instead of waiting for a confident detection that may not come. A
+    // weak box that overlaps a road user found in this frame is a fragment of that one (in a crowd,
+    // the occluder), not the lost one: it rescues nothing.
+    if (lostOneFrame.length > 0) {
+      for (let di = 0; di < low.length; di++) {
+        if (this.usedLow[di]) continue;
+        const box = (low[di] as Detection).box;
+        for (const t of this.active)
+          if (t.matchedInFrame === frame && bufferedIou(t.box, box, 0) >= o.iouBuffer) {
+            this.usedLow[di] = 1;
+            break;
+          }
+      }
+    }
+    this.associate(lostOneFrame, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
+      t.correct(d, tsMs);
+      t.state = "confirmed";
       t.matchedInFrame = frame;
     });
     // 3. tentative tracks against the high-score detections left over
