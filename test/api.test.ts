@@ -82,7 +82,7 @@ const source: ApiSource = {
   },
   // set-up mode for a few seconds at most, so that a test sees it end by itself
   setup: new SetupMode({ ...setupOptionsFrom(config), maxMinutes: 0.05 }, (s) => setupChanges.push(s)),
-  liveCounts: () => ({ totals: [], occupancy: [], processedFps: 0 }),
+  liveCounts: () => ({ totals: [], today: [], occupancy: [], processedFps: 0 }),
 };
 const setupChanges: SetupState[] = [];
 const app = buildApi({

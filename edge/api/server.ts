@@ -20,6 +20,8 @@ import { CSRF_HEADER, SESSION_COOKIE, type Session, Sessions, secretEquals } fro
 /** Aggregates for the page's live view: totals since start and zone occupancy now. */
 export interface LiveCounts {
   readonly totals: readonly LineCount[];
+  /** Since local midnight: the stored intervals and the one in progress. */
+  readonly today: readonly LineCount[];
   readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
   readonly processedFps: number;
 }

@@ -7,6 +7,7 @@ import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
+import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
@@ -115,6 +116,7 @@ export class CounterRuntime {
       setup: this.setup,
       liveCounts: () => ({
         totals: this.totals(),
+        today: this.todayCounts(Date.now()),
         occupancy: [...this.occupancy].map(([zone, byMode]) => ({
           zone,
           byMode: Object.fromEntries(byMode),
@@ -122,6 +124,40 @@ export class CounterRuntime {
         processedFps: Math.round(this.processedFps() * 10) / 10,
       }),
     };
+  }
+
+  private storedToday:
+    | { readonly sinceMs: number; readonly readAtMs: number; readonly lines: LineCount[] }
+    | undefined;
+
+  /**
+   * Crossings since local midnight per line, direction and mode: the stored intervals (read at most
+   * every 10 s) plus the interval in progress. Survives restarts, unlike the totals since start.
+   */
+  todayCounts(nowMs: number): LineCount[] {
+    const midnight = new Date(nowMs);
+    midnight.setHours(0, 0, 0, 0);
+    const sinceMs = midnight.getTime();
+    const store = this.output.database;
+    if (
+      !this.storedToday ||
+      this.storedToday.sinceMs !== sinceMs ||
+      nowMs - this.storedToday.readAtMs > 10_000
+    ) {
+      let lines: LineCount[] = [];
+      try {
+        // one bucket wider than any span: everything since midnight summed by SQLite
+        lines = store?.aggregate({ fromMs: sinceMs, toMs: nowMs + 1, bucketMs: 2 ** 52 })[0]?.lines ?? [];
+      } catch {
+        lines = []; // the database's trouble is reported by /health and the status
+      }
+      this.storedToday = { sinceMs, readAtMs: nowMs, lines };
+    }
+    const sums = new CrossingTotals();
+    for (const l of this.storedToday.lines) if (l.count > 0) sums.add(l, l.count);
+    const open = this.pipeline.snapshot(nowMs);
+    if (open && open.startMs >= sinceMs) for (const l of open.lines) if (l.count > 0) sums.add(l, l.count);
+    return [...sums.all()];
   }
 
   /** Loads the model (with warm-up) and opens camera and outputs. Fatal problems throw. */

@@ -83,6 +83,7 @@ export interface LineCount {
 
 export interface LiveCounts {
   readonly totals: readonly LineCount[];
+  readonly today: readonly LineCount[];
   readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
   readonly processedFps: number;
 }

@@ -218,11 +218,11 @@ function renderCounts(body: HTMLElement): void {
 }
 
 function renderTotals(target: HTMLElement, live: LiveCounts): void {
-  if (live.totals.length === 0) {
+  if (live.today.length === 0) {
     target.replaceChildren(h("p", { class: "muted" }, t("noCrossings")));
     return;
   }
-  const rows = [...live.totals].sort((a, b) => a.line.localeCompare(b.line) || a.from.localeCompare(b.from));
+  const rows = [...live.today].sort((a, b) => a.line.localeCompare(b.line) || a.from.localeCompare(b.from));
   target.replaceChildren(
     h(
       "table",
