@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -29,6 +29,16 @@ function deviceFile(): string {
 }
 
 describe("saving lines and zones into the device file", () => {
+  it("keeps the file's permissions exactly, whatever the process's umask (a group-writable file stays so)", () => {
+    const path = deviceFile();
+    chmodSync(path, 0o660);
+    saveGeometry(path, { lines: [], zones: [] }, env);
+    expect(statSync(path).mode & 0o777).toBe(0o660);
+    chmodSync(path, 0o600);
+    saveGeometry(path, { lines: [], zones: [] }, env);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
   it("replaces lines and zones, keeps every other key, its order and comments, and the previous file", () => {
     const path = deviceFile();
     const config = saveGeometry(

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   closeSync,
   copyFileSync,
+  fchmodSync,
   fsyncSync,
   openSync,
   readFileSync,
@@ -55,8 +56,11 @@ export function saveGeometry(
   const config = parseConfig(doc.toJS(), path, env);
   const temporary = `${path}.saving-${process.pid}`;
   try {
-    const fd = openSync(temporary, "w", statSync(path).mode & 0o777);
+    const mode = statSync(path).mode & 0o777;
+    const fd = openSync(temporary, "w", mode);
     try {
+      // the file keeps its permissions exactly (open's mode passes through the umask)
+      fchmodSync(fd, mode);
       writeSync(fd, doc.toString());
       fsyncSync(fd);
     } finally {
