@@ -213,6 +213,12 @@ describeWithAssets(
         .toBeGreaterThan(0);
       await expect.poll(() => page.locator("a.button").getAttribute("href")).toMatch(/format=csv/);
       await shot("5-counts");
+      // the device's facts: secrets only as set / not set, never their values
+      await page.getByRole("tab", { name: "Device" }).click();
+      await expect
+        .poll(() => page.locator("#secrets").textContent())
+        .toContain("API token (for this page beyond the device)set");
+      expect(await page.content()).not.toContain(TOKEN);
       await page.getByRole("tab", { name: "Set-up" }).click();
 
       // on a phone at the pole: nothing wider than the screen

@@ -53,7 +53,7 @@ async function boot(): Promise<void> {
   session = s.body;
   setCsrf(session.csrf);
   if (!session.authenticated) renderLogin();
-  else renderShell(location.hash === "#setup" ? "setup" : "counts");
+  else renderShell(location.hash === "#setup" ? "setup" : location.hash === "#device" ? "device" : "counts");
 }
 
 function renderLogin(): void {
@@ -91,12 +91,15 @@ function renderLogin(): void {
   input.focus();
 }
 
-function renderShell(tab: "counts" | "setup"): void {
+type Tab = "counts" | "setup" | "device";
+
+function renderShell(tab: Tab): void {
   cleanupView();
   const health = h("ul", { class: "health", "aria-label": "health" });
-  const tabs: [typeof tab, StringKey][] = [
+  const tabs: [Tab, StringKey][] = [
     ["counts", "tabCounts"],
     ["setup", "tabSetup"],
+    ["device", "tabDevice"],
   ];
   const nav = h(
     "nav",
@@ -109,7 +112,7 @@ function renderShell(tab: "counts" | "setup"): void {
           id: `tab-${id}`,
           "aria-selected": String(id === tab),
           onclick: () => {
-            location.hash = id === "setup" ? "#setup" : "";
+            location.hash = id === "counts" ? "" : `#${id}`;
             renderShell(id);
           },
         },
@@ -140,6 +143,7 @@ function renderShell(tab: "counts" | "setup"): void {
   const timer = setInterval(refreshHealth, 5000);
   viewCleanup.push(() => clearInterval(timer));
   if (tab === "counts") renderCounts(body);
+  else if (tab === "device") void renderDevice(body);
   else void renderSetup(body);
 }
 
@@ -156,6 +160,57 @@ function renderHealth(list: HTMLElement, health: Health): void {
     h("li", { class: health.model ? "good" : "bad" }, `${t("model")}: ${health.model ?? "—"}`),
     chip("broker", health.broker.state),
     chip("disk", health.database.state),
+  );
+}
+
+// ---- device: what it is and where it sends; secrets only as set / not set ----
+
+interface RedactedConfig {
+  readonly device: {
+    readonly id: string;
+    readonly name: string;
+    readonly location: { readonly latitude: number; readonly longitude: number };
+  };
+  readonly camera: { readonly source: string };
+  readonly model: { readonly id: string };
+  readonly mqtt: {
+    readonly enabled: boolean;
+    readonly url: string;
+    readonly format: string;
+    readonly password?: string;
+  };
+  readonly api: { readonly token?: string };
+}
+
+/** The API shows every secret as `***` (a URL's password too): the page can only say whether one is set. */
+const isSet = (v: string | undefined) => v?.includes("***") === true;
+
+async function renderDevice(body: HTMLElement): Promise<void> {
+  const r = await call<RedactedConfig>("GET", "/api/config");
+  if (r.status !== 200) return;
+  const c = r.body;
+  const row = (label: StringKey, value: string) => [h("dt", {}, t(label)), h("dd", {}, value)];
+  const secret = (label: StringKey, set: boolean) => row(label, t(set ? "secretSet" : "secretNotSet"));
+  body.replaceChildren(
+    h(
+      "dl",
+      { class: "facts" },
+      ...row("deviceId", c.device.id),
+      ...row("deviceName", c.device.name || "—"),
+      ...row("location", `${c.device.location.latitude}, ${c.device.location.longitude}`),
+      ...row("cameraSource", c.camera.source),
+      ...row("model", c.model.id),
+      ...row("mqttBroker", c.mqtt.enabled ? c.mqtt.url : t("off")),
+      ...row("mqttFormat", c.mqtt.format),
+    ),
+    h("h3", {}, t("secrets")),
+    h(
+      "dl",
+      { class: "facts", id: "secrets" },
+      ...secret("mqttPassword", isSet(c.mqtt.password) || /\/\/[^/]*\*\*\*[^/]*@/.test(c.mqtt.url)),
+      ...secret("apiToken", isSet(c.api.token)),
+      ...secret("cameraCredentials", /\/\/[^/]*\*\*\*[^/]*@/.test(c.camera.source)),
+    ),
   );
 }
 
