@@ -163,6 +163,29 @@ describeWithAssets(
       );
       expect(counts().some((c) => c.quality.geometryChanged === true)).toBe(true);
 
+      // a zone drawn with three clicks, one corner moved with the keyboard alone, saved beside the line
+      await page.getByRole("button", { name: "Add zone" }).click();
+      for (const [fx, fy] of [
+        [0.2, 0.6],
+        [0.4, 0.6],
+        [0.3, 0.8],
+      ] as const)
+        await page.mouse.click(view.x + view.width * fx, view.y + view.height * fy);
+      await page.keyboard.press("Enter");
+      const corner = page.getByRole("slider", { name: "zone-1, point 1" });
+      await corner.focus();
+      await page.keyboard.press("Shift+ArrowRight"); // 0.02 to the right
+      await page.locator('input[data-path="zones[0].dwellThresholdSec"]').fill("30");
+      await page.getByRole("button", { name: "Save and apply" }).click();
+      await expect.poll(() => readFileSync(configFile, "utf8")).toContain("zone-1");
+      const withZone = parseConfig(parse(readFileSync(configFile, "utf8")), configFile, {});
+      expect(withZone.lines.map((l) => l.name)).toEqual(["walkway"]);
+      expect(withZone.zones).toHaveLength(1);
+      expect(withZone.zones[0]!.dwellThresholdSec).toBe(30);
+      expect(withZone.zones[0]!.polygon).toHaveLength(3);
+      expect(withZone.zones[0]!.polygon[0]![0]).toBeCloseTo(0.22, 2);
+      expect(withZone.zones[0]!.polygon[1]![0]).toBeCloseTo(0.4, 2);
+
       // 5. the preview's privacy, measured: every image served is run through the project's detector
       const previews: Buffer[] = [];
       for (let i = 0; i < 3; i++) {
