@@ -121,6 +121,17 @@ describeWithAssets(
       await page.mouse.click(view.x + view.width * 0.5, view.y + view.height * 0.2);
       await page.mouse.click(view.x + view.width * 0.5, view.y + view.height * 0.95);
       await page.getByRole("button", { name: "Finish" }).click();
+      // a name the schema refuses: the problem shows beside the field, nothing is written
+      const before = readFileSync(configFile, "utf8");
+      await page.locator('input[data-path="lines[0].name"]').fill("walk/way");
+      await page.getByRole("button", { name: "Save and apply" }).click();
+      await expect
+        .poll(() => page.locator('.problem[data-for="lines[0].name"]').textContent())
+        .toMatch(/^lines\[0\]\.name: /);
+      expect(await page.locator('input[data-path="lines[0].name"]').getAttribute("aria-invalid")).toBe(
+        "true",
+      );
+      expect(readFileSync(configFile, "utf8")).toBe(before);
       await page.locator('input[data-path="lines[0].name"]').fill("walkway");
       await page.locator('input[data-path="lines[0].from"]').fill("west");
       await page.locator('input[data-path="lines[0].to"]').fill("east");
