@@ -8,8 +8,13 @@ export interface BackgroundOptions {
   readonly minSamples: number;
   /** A pixel is shown only when at least this many samples saw it with nobody over it. */
   readonly minClearSamples: number;
-  /** Widest preview (pixels); the scene is scaled down to it, keeping its shape. */
+  /**
+   * Widest preview (pixels); the scene is scaled down to it, keeping its shape. Frames that come
+   * already scaled to the detector's input are never scaled up.
+   */
   readonly maxWidth: number;
+  /** The median is made again at most this often (it costs the Node thread a few hundred ms). */
+  readonly refreshMs: number;
   /** Boxes are masked with this much margin (fraction of the box size) on each side. */
   readonly maskMargin: number;
 }
@@ -20,12 +25,13 @@ export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
   minClearSamples: 3,
   maxWidth: 640,
   maskMargin: 0.2,
+  refreshMs: 10_000,
 };
 
 /** What a pixel shows when no sample saw it clear of road users: a flat grey, nothing of anyone. */
 const UNSEEN = 128;
-/** Rows of the median computed per turn of the event loop, so that the frame loop keeps going. */
-const ROWS_PER_TURN = 24;
+/** Pixels of the median computed per turn of the event loop, so that the frame loop keeps going. */
+const PIXELS_PER_TURN = 2048;
 
 interface Sample {
   readonly rgb: Buffer;
@@ -45,6 +51,7 @@ export class SceneBackground {
   private width = 0;
   private height = 0;
   private image: Promise<Buffer> | undefined;
+  private imageMadeMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: BackgroundOptions = DEFAULT_BACKGROUND_OPTIONS) {}
 
@@ -65,7 +72,11 @@ export class SceneBackground {
     scene: { width: number; height: number },
     boxes: readonly Box[],
   ): Promise<void> {
-    const width = Math.min(this.options.maxWidth, scene.width);
+    const width = Math.min(
+      this.options.maxWidth,
+      scene.width,
+      pixels.kind === "rgb" ? pixels.width : scene.width,
+    );
     const height = Math.max(1, Math.round((width * scene.height) / scene.width));
     const input =
       pixels.kind === "rgb"
@@ -75,6 +86,8 @@ export class SceneBackground {
     if (width !== this.width || height !== this.height) {
       // the camera's picture changed size: older samples show another framing
       this.samples.length = 0;
+      this.image = undefined;
+      this.imageMadeMs = Number.NEGATIVE_INFINITY;
       this.width = width;
       this.height = height;
     }
@@ -93,12 +106,15 @@ export class SceneBackground {
     }
     this.samples.push({ rgb, covered });
     if (this.samples.length > this.options.maxSamples) this.samples.shift();
-    this.image = undefined;
   }
 
-  /** The preview as JPEG, or undefined until enough samples are in. Made once per new sample. */
-  jpeg(): Promise<Buffer> | undefined {
+  /** The preview as JPEG, or undefined until enough samples are in. Made again every `refreshMs`. */
+  jpeg(nowMs = Date.now()): Promise<Buffer> | undefined {
     if (!this.ready) return undefined;
+    if (nowMs - this.imageMadeMs >= this.options.refreshMs) {
+      this.image = undefined;
+      this.imageMadeMs = nowMs;
+    }
     this.image ??= this.median().then((rgb) =>
       sharp(rgb, { raw: { width: this.width, height: this.height, channels: 3 } })
         .jpeg({ quality: 80 })
@@ -111,6 +127,7 @@ export class SceneBackground {
   clear(): void {
     this.samples.length = 0;
     this.image = undefined;
+    this.imageMadeMs = Number.NEGATIVE_INFINITY;
   }
 
   private async median(): Promise<Buffer> {
@@ -122,28 +139,25 @@ export class SceneBackground {
     const g = new Uint8Array(n);
     const b = new Uint8Array(n);
     const minClear = Math.min(this.options.minClearSamples, n);
-    for (let row = 0; row < height; row++) {
-      if (row % ROWS_PER_TURN === 0 && row > 0) await new Promise((done) => setImmediate(done));
-      for (let x = 0; x < width; x++) {
-        const p = row * width + x;
-        let k = 0;
-        for (const s of samples) {
-          if (s.covered[p] === 1) continue;
-          const i = p * 3;
-          insertSorted(r, k, s.rgb[i] as number);
-          insertSorted(g, k, s.rgb[i + 1] as number);
-          insertSorted(b, k, s.rgb[i + 2] as number);
-          k++;
-        }
-        const o = p * 3;
-        if (k < minClear) {
-          out[o] = out[o + 1] = out[o + 2] = UNSEEN;
-        } else {
-          const mid = k >> 1;
-          out[o] = r[mid] as number;
-          out[o + 1] = g[mid] as number;
-          out[o + 2] = b[mid] as number;
-        }
+    for (let p = 0; p < width * height; p++) {
+      if (p % PIXELS_PER_TURN === 0 && p > 0) await new Promise((done) => setImmediate(done));
+      let k = 0;
+      for (const s of samples) {
+        if (s.covered[p] === 1) continue;
+        const i = p * 3;
+        insertSorted(r, k, s.rgb[i] as number);
+        insertSorted(g, k, s.rgb[i + 1] as number);
+        insertSorted(b, k, s.rgb[i + 2] as number);
+        k++;
+      }
+      const o = p * 3;
+      if (k < minClear) {
+        out[o] = out[o + 1] = out[o + 2] = UNSEEN;
+      } else {
+        const mid = k >> 1;
+        out[o] = r[mid] as number;
+        out[o + 1] = g[mid] as number;
+        out[o + 2] = b[mid] as number;
       }
     }
     return out;
