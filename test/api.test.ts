@@ -309,6 +309,41 @@ describe("the page's login, CSRF and set-up mode (off loopback)", () => {
     expect((await app.inject({ url: "/api/config", headers: { cookie } })).statusCode).toBe(401);
   });
 
+  it("bodies the routes do not take are refused with the field named", async () => {
+    const setup = await app.inject({
+      method: "POST",
+      url: "/api/setup",
+      headers: auth,
+      payload: { active: "yes" },
+    });
+    expect(setup.statusCode).toBe(400);
+    expect(setup.body).toMatch(/active/);
+    const login = await app.inject({
+      method: "POST",
+      url: "/api/login",
+      remoteAddress: "10.9.9.7",
+      payload: {},
+    });
+    expect(login.statusCode).toBe(400);
+    expect(login.body).toMatch(/token/);
+    const geometry = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: auth,
+      payload: { lines: [], zones: [], colour: "red" },
+    });
+    expect(geometry.statusCode).toBe(400);
+    // a form post from another site's page (no JSON) is not a write either
+    const form = await app.inject({
+      method: "POST",
+      url: "/api/setup",
+      headers: { ...auth, "content-type": "text/plain" },
+      payload: "active=true",
+    });
+    expect(form.statusCode).toBeGreaterThanOrEqual(400);
+    expect((source.setup as SetupMode).status().active).toBe(false);
+  });
+
   it("login is rate-limited per client", async () => {
     const codes: number[] = [];
     for (let i = 0; i < 6; i++)

@@ -342,7 +342,12 @@ function openEventStream(req: FastifyRequest, reply: FastifyReply) {
 /** The local API (built, not listening: the caller listens). Serves aggregates only. */
 export function buildApi(options: ApiOptions): FastifyInstance {
   // on close, open connections are dropped: a slow history download must not hold up a shutdown
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  // a key the route does not know is an error to report, not something to drop silently
+  const app = Fastify({
+    logger: false,
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  });
   void app.register(counterApi, options);
   return app;
 }
