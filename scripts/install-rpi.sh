@@ -102,8 +102,9 @@ if ! id -u edge-counter >/dev/null 2>&1; then
 fi
 install -d -m 0755 "$APP"
 # group-writable: the service saves lines and zones drawn on its set-up page into device.yaml
-# (written beside it and renamed over it, the old version kept as device.yaml.previous)
-install -d -m 0770 -o root -g edge-counter "$ETC"
+# (written beside it and renamed over it, the old version kept as device.yaml.previous); sticky, so
+# that it can replace only files it owns: device.yaml, never the root-owned environment file
+install -d -m 1770 -o root -g edge-counter "$ETC"
 install -d -m 0750 -o edge-counter -g edge-counter "$VAR" "$VAR/models"
 
 # --- the app: each part replaced only when it differs from the source, so a second run changes nothing
@@ -130,14 +131,14 @@ fi
 if [ ! -f "$ETC/device.yaml" ]; then
   sed -e "s#^  dir: models#  dir: $VAR/models#" "$APP/examples/device.yaml" >"$ETC/device.yaml"
   printf '\nstorage:\n  path: %s/counts.db\n' "$VAR" >>"$ETC/device.yaml"
-  chmod 0660 "$ETC/device.yaml" && chgrp edge-counter "$ETC/device.yaml"
+  chmod 0660 "$ETC/device.yaml" && chown edge-counter:edge-counter "$ETC/device.yaml"
   changed+=("$ETC/device.yaml")
   say "wrote $ETC/device.yaml from the example: set device, camera, lines and mqtt, then: systemctl restart edge-counter"
 fi
 # an installation from before the set-up page: let the service save lines and zones into the file
-if [ -z "$(find "$ETC/device.yaml" -perm -g=w)" ]; then
-  chgrp edge-counter "$ETC/device.yaml" && chmod g+w "$ETC/device.yaml"
-  changed+=("$ETC/device.yaml (group-writable)")
+if [ "$(stat -c %U "$ETC/device.yaml")" != edge-counter ] || [ -z "$(find "$ETC/device.yaml" -perm -g=w)" ]; then
+  chown edge-counter:edge-counter "$ETC/device.yaml" && chmod ug+rw "$ETC/device.yaml"
+  changed+=("$ETC/device.yaml (the service's, for the set-up page)")
 fi
 
 UNIT_TEXT="[Unit]

@@ -112,6 +112,8 @@ save_lines() {
 }
 check "the service saves lines from its page into /etc/edge-counter/device.yaml" save_lines
 check "the file holds them, the previous version beside it" bash -c "grep -q '0.62' '$ROOTFS/etc/edge-counter/device.yaml' && test -f '$ROOTFS/etc/edge-counter/device.yaml.previous'"
+check "the service cannot replace the root-owned environment file (sticky /etc/edge-counter)" \
+  ct bash -c "command -v runuser >/dev/null && { runuser -u edge-counter -- bash -c 'echo X=1 >/etc/edge-counter/.try && mv -f /etc/edge-counter/.try /etc/edge-counter/environment' 2>/dev/null; rm -f /etc/edge-counter/.try; ! grep -q X=1 /etc/edge-counter/environment; }"
 ct journalctl -u edge-counter --no-pager -o cat >"$WORK/journal1.log" 2>&1 || true
 check "journald holds the service log (model fetched, API listening)" bash -c "grep -q 'model fetched' '$WORK/journal1.log' && grep -q 'local API listening' '$WORK/journal1.log'"
 
