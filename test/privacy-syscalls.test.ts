@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -63,6 +63,7 @@ async function traced(
   env: NodeJS.ProcessEnv,
   out: string,
   until?: () => boolean,
+  what = "the traced process to publish",
 ): Promise<Trace> {
   const child = spawn("strace", ["-f", "-qq", "-e", `trace=${SYSCALLS}`, "-o", out, ...args], {
     env,
@@ -74,7 +75,7 @@ async function traced(
   });
   const exited = new Promise<number | null>((r) => child.once("exit", r));
   if (until) {
-    await waitFor(until, 60_000, "the traced process to publish");
+    await waitFor(until, 60_000, what);
     // stop the traced process itself (strace's child), as systemd would, for a clean shutdown
     const pid = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" })
       .stdout.trim()
@@ -98,11 +99,16 @@ describe.runIf(hasStrace || process.env.CI === "true")("privacy at the system-ca
       const work = mkdtempSync(join(tmpdir(), "strace-control-"));
       mkdirSync(join(work, "home"));
       mkdirSync(join(work, "tmp"));
-      const script = `const ort = (await import("onnxruntime-node")).default; await ort.InferenceSession.create(${JSON.stringify(model)}); await new Promise((r) => setTimeout(r, 1500));`;
+      // the session stays open until the trace shows the report (or the wait gives up), then stops
+      const script = `process.on("SIGTERM", () => process.exit(0)); const ort = (await import("onnxruntime-node")).default; await ort.InferenceSession.create(${JSON.stringify(model)}); setInterval(() => {}, 1000);`;
+      const traceFile = join(work, "trace.txt");
+      const reported = (text: string) => text.includes("microsoft.com") || text.includes("/.cache/Microsoft");
       const t = await traced(
         [process.execPath, "--input-type=module", "-e", script],
         deviceEnv(join(work, "home"), join(work, "tmp")),
-        join(work, "trace.txt"),
+        traceFile,
+        () => existsSync(traceFile) && reported(readFileSync(traceFile, "utf8")),
+        "ONNX Runtime's usage report in the trace (if it never comes, review ort-privacy.ts)",
       );
       // If this fails, ONNX Runtime changed how (or whether) it reports usage: review ort-privacy.ts.
       const phoned =
