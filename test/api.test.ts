@@ -6,11 +6,12 @@ import { type ApiSource, buildApi } from "../edge/api/server.ts";
 import type { SourceState } from "../edge/capture/source.ts";
 import { geometryRevision, saveGeometry } from "../edge/config/edit.ts";
 import { parseConfig, redactConfig } from "../edge/config/load.ts";
+import type { SetupState } from "../edge/domain/live.ts";
 import { Redactor } from "../edge/domain/redact.ts";
 import type { IntervalCounts } from "../edge/domain/types.ts";
 import { Pipeline } from "../edge/pipeline/pipeline.ts";
 import type { StatusMessage } from "../edge/publish/messages.ts";
-import { SetupMode, type SetupState, setupOptionsFrom } from "../edge/setup/setup-mode.ts";
+import { SetupMode, setupOptionsFrom } from "../edge/setup/setup-mode.ts";
 import { CountStore } from "../edge/store/store.ts";
 
 // The API over its narrow source: a real configuration, a real SQLite history and a real redactor;

@@ -10,21 +10,12 @@ import Fastify, {
 import type { SourceState } from "../capture/source.ts";
 import { GeometryConflict } from "../config/edit.ts";
 import { ConfigError } from "../config/load.ts";
-import type { LineCount } from "../domain/types.ts";
+import type { LiveCounts } from "../domain/live.ts";
 import type { StatusMessage } from "../publish/messages.ts";
 import type { SetupAccess } from "../setup/setup-mode.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
 import { loadPageAssets, type PageAssets } from "./page-assets.ts";
 import { CSRF_HEADER, SESSION_COOKIE, type Session, Sessions, secretEquals } from "./session.ts";
-
-/** Aggregates for the page's live view: totals since start and zone occupancy now. */
-export interface LiveCounts {
-  readonly totals: readonly LineCount[];
-  /** Since local midnight: the stored intervals and the one in progress. */
-  readonly today: readonly LineCount[];
-  readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
-  readonly processedFps: number;
-}
 
 /** What the local API reads from a running counter: aggregates and health only, never frames. */
 export interface ApiSource {

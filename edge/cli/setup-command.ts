@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.ts";
-import type { SetupStatus } from "../setup/setup-mode.ts";
+import type { SetupStatus } from "../domain/live.ts";
 
 /** The running counter's local API as seen from the same device. */
 export function localApiUrl(config: Config): string {

@@ -1,5 +1,9 @@
 /** The page's calls to the counter's own API (same origin; the session cookie rides along). */
 
+import type { LineCount } from "../domain/live.ts";
+
+export type { LineCount, LiveCounts, LiveFrame, LivePosition, SetupStatus } from "../domain/live.ts";
+
 let csrf: string | null = null;
 
 export function setCsrf(token: string | null): void {
@@ -37,15 +41,6 @@ export interface SessionInfo {
   readonly csrf: string | null;
 }
 
-export interface SetupStatus {
-  readonly active: boolean;
-  readonly since: string | null;
-  readonly until: string | null;
-  readonly maxMinutes: number;
-  readonly samples: number;
-  readonly samplesNeeded: number;
-}
-
 export type RelPoint = [number, number];
 
 export interface LineDraft {
@@ -71,38 +66,6 @@ export interface GeometryAnswer {
   readonly zones: ZoneDraft[];
   readonly anchor: Anchor;
   readonly revision: string | null;
-}
-
-export interface LineCount {
-  readonly line: string;
-  readonly from: string;
-  readonly to: string;
-  readonly mode: string;
-  readonly count: number;
-}
-
-export interface LiveCounts {
-  readonly totals: readonly LineCount[];
-  readonly today: readonly LineCount[];
-  readonly occupancy: readonly { readonly zone: string; readonly byMode: Readonly<Record<string, number>> }[];
-  readonly processedFps: number;
-}
-
-export interface LivePosition {
-  readonly id: number;
-  readonly mode: string;
-  readonly box: readonly [number, number, number, number];
-  readonly seen: boolean;
-}
-
-export interface LiveFrame {
-  readonly positions: readonly LivePosition[];
-  readonly crossings: readonly {
-    readonly line: string;
-    readonly from: string;
-    readonly to: string;
-    readonly mode: string;
-  }[];
 }
 
 export interface Health {

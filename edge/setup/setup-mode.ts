@@ -1,30 +1,9 @@
-import type { Box, Crossing, FramePixels, Mode, RoadUser } from "../domain/types.ts";
+import type { LiveFrame, SetupState, SetupStatus } from "../domain/live.ts";
+import type { Box, Crossing, FramePixels, RoadUser } from "../domain/types.ts";
+
 import { type BackgroundOptions, DEFAULT_BACKGROUND_OPTIONS, SceneBackground } from "./background.ts";
 
-/** Whether set-up mode is on, and when it began and ends (published for audit). */
-export interface SetupState {
-  readonly active: boolean;
-  readonly since: string | null;
-  readonly until: string | null;
-}
-
 export const SETUP_OFF: SetupState = { active: false, since: null, until: null };
-
-/** One road user's position on the page: relative box (0..1), no pixels. */
-export interface LivePosition {
-  readonly id: number;
-  readonly mode: Mode;
-  readonly box: readonly [number, number, number, number];
-  readonly seen: boolean;
-}
-
-/** What set-up subscribers receive, a few times a second. */
-export interface LiveFrame {
-  readonly ts: string;
-  readonly positions: readonly LivePosition[];
-  /** Every crossing since the previous message (none is dropped by the throttle). */
-  readonly crossings: readonly Crossing[];
-}
 
 export interface SetupOptions {
   readonly maxMinutes: number;
@@ -32,13 +11,6 @@ export interface SetupOptions {
   /** Live positions are sent at most this often. */
   readonly liveEveryMs: number;
   readonly background: BackgroundOptions;
-}
-
-export interface SetupStatus extends SetupState {
-  readonly maxMinutes: number;
-  /** Samples in the preview's median so far, and how many it needs. */
-  readonly samples: number;
-  readonly samplesNeeded: number;
 }
 
 /** What the local API may do with set-up mode. */
