@@ -367,7 +367,7 @@ export class CounterRuntime {
 
   /** After `run()` returned: deliver what is pending (bounded wait), publish offline, close. */
   async shutdown(drainMs = 3000): Promise<void> {
-    this.setup.close();
+    this.setup.stop();
     await this.output.drained(drainMs);
     await this.output.stop();
     await this.detector?.release();

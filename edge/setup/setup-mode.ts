@@ -165,11 +165,6 @@ export class SetupMode implements SetupAccess {
     this.pendingCrossings = [];
     for (const listener of this.listeners.keys()) listener(frame);
   }
-
-  /** Shutdown: off, without waiting for the timer. */
-  close(): void {
-    this.stop();
-  }
 }
 
 export function setupOptionsFrom(config: {
