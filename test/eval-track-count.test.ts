@@ -189,9 +189,13 @@ describeWithAssets(
   "per-mode counting on real traffic (tally folders, yolox-nano, default settings)",
   [
     modelPath("yolox_nano.onnx"),
-    ...["tally-junction-5s", "tally-junction-cars-cyclist", "tally-junction-cars-truck", "tally-highway"].map(
-      (n) => join(tally(n), "tally.json"),
-    ),
+    ...[
+      "tally-junction-5s",
+      "tally-junction-cars-cyclist",
+      "tally-junction-cars-truck",
+      "tally-highway",
+      "intel-person-bicycle-car",
+    ].map((n) => join(tally(n), "tally.json")),
   ],
   () => {
     const run = (name: string) =>
@@ -219,6 +223,15 @@ describeWithAssets(
       // YOLOX-Nano calls the lorry a car while it is small: a class error, documented; one count
       expect(r.modes.groups["vehicle total"]).toMatchObject({ counted: 1, truth: 1 });
       expect(r.modes.countingErrors).toBe(0);
+    });
+
+    it("car park from above: both cars, the one that fades in over the line too", async () => {
+      // the white car is detected at 0.2-0.5 while it crosses the left line and only then starts a
+      // track: it is counted because the track starts where its faint sightings lead
+      const r = await run("intel-person-bicycle-car");
+      expect(r.modes.groups.car).toMatchObject({ counted: 2, truth: 2 });
+      expect(r.modes.groups.pedestrian).toMatchObject({ counted: 1, truth: 1 });
+      // the far cyclists (~30 px) are not seen by YOLOX-Nano at 416: a documented limitation
     });
   },
 );

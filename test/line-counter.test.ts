@@ -103,6 +103,16 @@ describe("line crossings", () => {
     expect(run(frames)).toEqual(["north>south:pedestrian"]);
   });
 
+  it("a track that began past the line counts the crossing its faint origin shows", () => {
+    const counter = new LineCounter(line);
+    const origin = { box: { x1: 90, y1: 30, x2: 110, y2: 80 }, tsMs: 0 }; // feet at y 80: north
+    const frames = [130, 150, 170].map((y, i) => ({ ...user([1, 100, y, { confirmed: i > 0 }]), origin }));
+    const out = frames.flatMap((u, i) => [...counter.update([u], 500 + i * 100)]);
+    expect(out.map((c) => `${c.from}>${c.to}`)).toEqual(["north>south"]);
+    // without the origin, the same track was never seen north of the line: nothing to count
+    expect(run([[[1, 100, 130, { confirmed: false }]], [[1, 100, 150]], [[1, 100, 170]]])).toEqual([]);
+  });
+
   it("an ID switch mid-line is one crossing, not two and not zero", () => {
     const frames: Obs[][] = [
       [[1, 100, 50]],

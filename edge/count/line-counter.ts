@@ -116,6 +116,12 @@ export class LineCounter {
             wasSeen: true,
           };
           this.states.set(u.trackId, s);
+          // a road user seen faintly before its track began starts from there
+          const o = u.origin;
+          if (o && o.tsMs < tsMs) {
+            const p = anchorPoint(o.box, this.options.anchor);
+            this.step(s, p.x, p.y, Math.max(1, o.box.y2 - o.box.y1), o.tsMs);
+          }
         }
       }
       this.step(s, a.x, a.y, height, tsMs);

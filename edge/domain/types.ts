@@ -62,6 +62,17 @@ export interface Track {
   readonly lastSeenMs: number;
   /** Frames in which a detection was matched to the track. */
   readonly hits: number;
+  /**
+   * Where the object was first seen: the box of its first detection, or of an earlier weak one that
+   * leads to it (an object fading in, too faint to start a track). Counting starts from here.
+   */
+  readonly origin: Sighting;
+}
+
+/** A box at a moment. */
+export interface Sighting {
+  readonly box: Box;
+  readonly tsMs: number;
 }
 
 /** What the tracker hands to the next stages after each frame. */
@@ -84,6 +95,8 @@ export interface RoadUser {
   readonly confirmed: boolean;
   /** False while lost: the box is a prediction, not a detection. */
   readonly seen: boolean;
+  /** Where the road user was first seen, when that was before its track began (see `Track.origin`). */
+  readonly origin?: Sighting;
 }
 
 export interface Crossing {

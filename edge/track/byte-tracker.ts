@@ -1,6 +1,7 @@
 import { familyOf } from "../domain/classes.ts";
 import { bufferedIou } from "../domain/geometry.ts";
-import type { Box, Detection, Point, Track, TrackState, TrackUpdate } from "../domain/types.ts";
+import type { Box, Detection, Point, Sighting, Track, TrackState, TrackUpdate } from "../domain/types.ts";
+import { FaintSightings } from "./faint-sightings.ts";
 import { assignMinCost } from "./hungarian.ts";
 import { AxisFilter } from "./kalman.ts";
 
@@ -68,6 +69,7 @@ class TrackImpl implements Track {
   lastSeenMs: number;
   hits = 1;
   family: string;
+  origin: Sighting;
 
   constructor(
     readonly id: number,
@@ -86,6 +88,7 @@ class TrackImpl implements Track {
     this.h.init(height, posStd, velStd);
     this.lastSeenMs = firstSeenMs;
     this.family = family;
+    this.origin = { box: { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 }, tsMs: firstSeenMs };
     this.vote(det);
     this.refresh();
   }
@@ -156,6 +159,8 @@ export class ByteTracker {
   private readonly candidates: TrackImpl[] = [];
   private usedHigh = new Uint8Array(64);
   private usedLow = new Uint8Array(64);
+  /** Per high-score detection: the tentative or new track that took it (0: none). */
+  private heldBy = new Int32Array(64);
   private readonly edgeT: number[] = [];
   private readonly edgeD: number[] = [];
   private readonly edgeIou: number[] = [];
@@ -163,8 +168,13 @@ export class ByteTracker {
   private readonly rootEdges = new Map<number, number>();
   private readonly lostOneFrame: TrackImpl[] = [];
   private readonly groups = new Map<number, { t: number; d: number; iou: number }[]>();
+  private readonly faint: FaintSightings;
 
-  constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {}
+  constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {
+    // a faint past is followed as far back as a lost track is kept, with the low-score association's
+    // overlap, across single missed frames as in step 2b
+    this.faint = new FaintSightings(options.lostBufferSec * 1000, options.lowMatchIou, 1);
+  }
 
   /** Number of tracks currently held (tentative, confirmed and lost). */
   get size(): number {
@@ -188,6 +198,7 @@ export class ByteTracker {
     }
     if (this.usedHigh.length < high.length) this.usedHigh = new Uint8Array(high.length * 2);
     if (this.usedLow.length < low.length) this.usedLow = new Uint8Array(low.length * 2);
+    if (this.heldBy.length < high.length) this.heldBy = new Int32Array(high.length * 2);
     const usedHigh = this.usedHigh;
     usedHigh.fill(0, 0, high.length);
     this.usedLow.fill(0, 0, low.length);
@@ -240,7 +251,10 @@ export class ByteTracker {
     // 3. tentative tracks against the high-score detections left over
     candidates.length = 0;
     for (const t of this.active) if (t.state === "tentative") candidates.push(t);
-    this.associate(candidates, high, usedHigh, o.tentativeMatchIou, o.iouBuffer, (t, d) => {
+    const heldBy = this.heldBy;
+    heldBy.fill(0, 0, high.length);
+    this.associate(candidates, high, usedHigh, o.tentativeMatchIou, o.iouBuffer, (t, d, i) => {
+      heldBy[i] = t.id;
       t.correct(d, tsMs);
       if (t.hits >= o.minHits) t.state = "confirmed";
       t.matchedInFrame = frame;
@@ -254,23 +268,51 @@ export class ByteTracker {
         else if (t.state === "confirmed") t.state = "lost";
         if (t.state === "lost" && tsMs - t.lastSeenMs > o.lostBufferSec * 1000) t.state = "removed";
       }
-      if (t.state === "removed") this.outRemoved.push(t);
-      else this.active[keep++] = t;
+      if (t.state === "removed") {
+        this.outRemoved.push(t);
+        // a track that never got confirmed gives its sightings back: a later track may start from them
+        if (t.hits < o.minHits) this.faint.release(t.id);
+      } else this.active[keep++] = t;
     }
     this.active.length = keep;
 
-    // 4. new tracks from confident detections nobody claimed
+    // 4. new tracks from confident detections nobody claimed; each starts where the faint sightings
+    // before it lead (an object fading in was there before it scored high enough to start a track)
     for (let i = 0; i < high.length; i++) {
       const d = high[i]!;
       if (usedHigh[i] || d.score < o.newTrackScore) continue;
       const t = new TrackImpl(this.nextId++, d, tsMs, familyOf(d.label), o.classPrior);
+      const origin = this.faint.traceBack(d.box, t.family, tsMs, t.id);
+      if (origin) t.origin = origin;
       if (o.minHits <= 1) t.state = "confirmed";
+      heldBy[i] = t.id;
       this.active.push(t);
     }
+    // this frame's sightings that no established track took: held by the tentative track that took
+    // them (given back if it dies), or free unless they are a fragment of a road user matched here
+    this.faint.beginFrame(tsMs);
+    for (let i = 0; i < high.length; i++) {
+      const d = high[i] as Detection;
+      if (heldBy[i]) this.faint.add(d.box, familyOf(d.label), heldBy[i] as number);
+      else if (!usedHigh[i]) this.recordFaint(d, frame, o.iouBuffer);
+    }
+    for (let i = 0; i < low.length; i++)
+      if (!this.usedLow[i]) this.recordFaint(low[i] as Detection, frame, o.iouBuffer);
 
     this.outTracks.length = 0;
     for (const t of this.active) this.outTracks.push(t);
     return { tsMs, tracks: this.outTracks, removed: this.outRemoved };
+  }
+
+  private recordFaint(d: Detection, frame: number, fragmentIou: number): void {
+    for (const t of this.active)
+      if (
+        t.matchedInFrame === frame &&
+        t.hits >= this.options.minHits &&
+        bufferedIou(t.box, d.box, 0) >= fragmentIou
+      )
+        return;
+    this.faint.add(d.box, familyOf(d.label), 0);
   }
 
   /**
@@ -283,7 +325,7 @@ export class ByteTracker {
     used: Uint8Array,
     minIou: number,
     buffer: number,
-    onMatch: (t: TrackImpl, d: Detection) => void,
+    onMatch: (t: TrackImpl, d: Detection, index: number) => void,
   ): void {
     if (tracks.length === 0 || dets.length === 0) return;
     const { edgeT, edgeD, edgeIou } = this;
@@ -333,7 +375,7 @@ export class ByteTracker {
       const root = find(edgeT[e]!);
       if (rootEdges.get(root) === 1) {
         used[edgeD[e]!] = 1;
-        onMatch(tracks[edgeT[e]!]!, dets[edgeD[e]!]!);
+        onMatch(tracks[edgeT[e]!]!, dets[edgeD[e]!]!, edgeD[e]!);
         continue;
       }
       const g = groups.get(root);
@@ -351,7 +393,7 @@ export class ByteTracker {
         const c = assignment[r]!;
         if (c < 0) continue;
         used[ds[c]!] = 1;
-        onMatch(tracks[ts[r]!]!, dets[ds[c]!]!);
+        onMatch(tracks[ts[r]!]!, dets[ds[c]!]!, ds[c]!);
       }
     }
   }

@@ -1,5 +1,5 @@
 import { DEFAULT_MODE_OF, isPerson, isTwoWheeler } from "../domain/classes.ts";
-import type { Box, Mode, RoadUser, Track, TrackUpdate } from "../domain/types.ts";
+import type { Box, Mode, RoadUser, Sighting, Track, TrackUpdate } from "../domain/types.ts";
 
 export interface ModeOptions {
   /** Mode per detector label for tracks that are not fused; e.g. map car, truck and bus to "vehicle". */
@@ -17,7 +17,14 @@ export const DEFAULT_MODE_OPTIONS: ModeOptions = {
 };
 
 interface UserState {
-  readonly user: { trackId: number; box: Box; mode: Mode; confirmed: boolean; seen: boolean };
+  readonly user: {
+    trackId: number;
+    box: Box;
+    mode: Mode;
+    confirmed: boolean;
+    seen: boolean;
+    origin: Sighting;
+  };
   /** Person: evidence of riding per two-wheeler track. */
   evidence: Map<number, number>;
   /** Person: the two-wheeler it rides. Two-wheeler: the person riding or walking it. */
@@ -139,7 +146,7 @@ export class ModeOfTravel {
     let s = this.states.get(t.id);
     if (!s) {
       s = {
-        user: { trackId: t.id, box: t.box, mode: "", confirmed: false, seen: true },
+        user: { trackId: t.id, box: t.box, mode: "", confirmed: false, seen: true, origin: t.origin },
         evidence: new Map(),
         partner: undefined,
         riding: false,
