@@ -13,13 +13,6 @@ const serialize = (err: unknown): SerializedError =>
 
 const init = workerData as WorkerInit;
 let detector: OnnxDetector | undefined;
-if (process.env.BENCH_NICE) {
-  const { readlinkSync } = await import("node:fs");
-  const { setPriority, getPriority } = await import("node:os");
-  const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-  setPriority(tid, getPriority(tid) + Number(process.env.BENCH_NICE));
-  post({ type: "warn", message: `inference thread ${tid} nice ${getPriority(tid)}, process ${getPriority(0)}` });
-}
 try {
   detector = await OnnxDetector.load({ ...init, warn: (message) => post({ type: "warn", message }) });
   post({
