@@ -28,6 +28,11 @@ const { values: args } = parseArgs({
     repeats: { type: "string", default: "3" },
     // pipeline: a client asking /health in a loop while counting (off: throughput alone)
     "health-client": { type: "string", default: "on" },
+    // pipeline-run (one configuration, started by the pipeline section in a child process)
+    clip: { type: "string" },
+    inference: { type: "string" },
+    port: { type: "string" },
+    db: { type: "string" },
   },
 });
 const MODEL_DIR = resolve(process.env.MODEL_DIR ?? "../shared/models");
@@ -287,9 +292,8 @@ async function benchPipeline(): Promise<void> {
   console.log(
     `bare yolox-nano inference, ${threads} thread(s): ${bareFps.toFixed(1)} fps (median ${stats(runs).median.toFixed(2)} ms)`,
   );
-  const { startCounter } = await import("../edge/app/run.ts");
-  const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const { get } = await import("node:http");
+  const { spawn } = await import("node:child_process");
   const { freePort } = await import("../test/helpers/brokers.ts");
   /** One GET /health; milliseconds until the whole answer arrived. */
   const health = (port: number) =>
@@ -306,63 +310,131 @@ async function benchPipeline(): Promise<void> {
   ] as const) {
     const clip = petsClipH264(join(dir, `pets-${h}p.mp4`), w, h, ["-t", String((seconds * 10) / 7)]);
     for (const inference of ["main-thread", "worker"] as const) {
+      // Each configuration runs in a process of its own, as a deployed counter does: in one shared
+      // process the garbage of the runs before (in-thread inference allocates per frame) cost the next
+      // run's event loop extra full collections. The /health client asks from here, another process,
+      // as a monitoring system would.
       const port = await freePort();
-      const config = benchConfig(
-        "bench",
-        { source: clip, mode: "replay", replayFps: 7 },
-        threads,
-        join(dir, `b${h}-${inference}.db`),
-        { api: { enabled: true, port }, model: { id: "yolox-nano", dir: MODEL_DIR, threads, inference } },
+      const child = spawn(
+        process.execPath,
+        [
+          ...process.execArgv,
+          process.argv[1] as string,
+          "--section",
+          "pipeline-run",
+          "--clip",
+          clip,
+          "--inference",
+          inference,
+          "--threads",
+          String(threads),
+          "--port",
+          String(port),
+          "--db",
+          join(dir, `b${h}-${inference}.db`),
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
       );
-      let frames = 0;
-      // the event loop measured twice: from the start, and in the steady state after the first
-      // 30 frames (the worker's start-up and the JIT compiling the frame loop are not counting)
-      const steady = monitorEventLoopDelay({ resolution: 1 });
-      const handle = await startCounter(config, {
-        log: createLogger("warn"),
-        version: "bench",
-        onFrame: () => {
-          if (++frames === 30) steady.enable();
-        },
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
       });
-      let peakRss = 0;
-      const t0 = performance.now();
-      const c0 = cpuSeconds();
-      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
-      const loop = monitorEventLoopDelay({ resolution: 1 });
-      loop.enable();
-      // a client asking /health in a loop while counting, as a monitoring system would
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      let running = true;
+      void exited.then(() => {
+        running = false;
+      });
       const healthMs: number[] = [];
-      let counting = true;
       const poller = (async () => {
-        while (counting && args["health-client"] !== "off") {
-          // the API closes when a replay ends: the request in flight then fails, which ends the loop
+        while (running && args["health-client"] !== "off") {
+          // refused until the API is up, and again once the replay ended and the API closed
           const ms = await health(port).catch(() => undefined);
-          if (ms === undefined) break;
-          healthMs.push(ms);
+          if (ms !== undefined && out.includes("counting\n")) healthMs.push(ms);
           await new Promise((r) => setTimeout(r, 20));
         }
       })();
-      await handle.done;
-      counting = false;
+      const code = await exited;
       await poller;
-      loop.disable();
-      steady.disable();
-      clearInterval(sampler);
-      const wall = (performance.now() - t0) / 1000;
-      const cpu = cpuSeconds() - c0;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (code !== 0 || !line)
+        throw new Error(`pipeline run (${h}p, ${inference}) failed with ${code}: ${out}`);
+      const r = JSON.parse(line) as PipelineRunResult;
       console.log(
-        `${h}p, inference on the ${inference}: ${frames} frames in ${wall.toFixed(1)} s = ${(frames / wall).toFixed(1)} fps processed (${(frames / wall / bareFps).toFixed(2)}x bare), CPU ${((cpu / wall) * 100).toFixed(0)} % of one core (node + ffmpeg), peak RSS ${(peakRss / 1048576).toFixed(0)} MB`,
+        `${h}p, inference on the ${inference}: ${r.frames} frames in ${r.wallSec.toFixed(1)} s = ${(r.frames / r.wallSec).toFixed(1)} fps processed (${(r.frames / r.wallSec / bareFps).toFixed(2)}x bare), CPU ${r.cpuPercent.toFixed(0)} % of one core (node + ffmpeg), peak RSS ${r.peakRssMb.toFixed(0)} MB`,
       );
       console.log(
-        `  event loop delay p99: ${(loop.percentile(99) / 1e6).toFixed(1)} ms (max ${(loop.max / 1e6).toFixed(1)}); after the first 30 frames p99 ${(steady.percentile(99) / 1e6).toFixed(1)} ms (max ${(steady.max / 1e6).toFixed(1)})${
+        `  event loop delay p99: ${r.loopP99Ms.toFixed(1)} ms (max ${r.loopMaxMs.toFixed(1)}); after the first 30 frames p99 ${r.steadyP99Ms.toFixed(1)} ms (max ${r.steadyMaxMs.toFixed(1)})${
           healthMs.length > 0
-            ? `; /health while counting: median ${stats(healthMs).median.toFixed(1)} ms, p99 ${percentileOf(healthMs, 99).toFixed(1)} ms over ${healthMs.length} requests`
+            ? `; /health while counting (from another process): median ${stats(healthMs).median.toFixed(1)} ms, p99 ${percentileOf(healthMs, 99).toFixed(1)} ms over ${healthMs.length} requests`
             : ""
         }`,
       );
     }
   }
+}
+
+interface PipelineRunResult {
+  frames: number;
+  wallSec: number;
+  cpuPercent: number;
+  peakRssMb: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  steadyP99Ms: number;
+  steadyMaxMs: number;
+}
+
+/** One configuration of the pipeline section, in a child process; prints its figures as JSON. */
+async function benchPipelineRun(): Promise<void> {
+  const { createLogger } = await import("../edge/app/logger.ts");
+  const { startCounter } = await import("../edge/app/run.ts");
+  const { monitorEventLoopDelay } = await import("node:perf_hooks");
+  const threads = Number(args.threads) || 1;
+  const inference = args.inference === "main-thread" ? "main-thread" : "worker";
+  const config = benchConfig(
+    "bench",
+    { source: args.clip, mode: "replay", replayFps: 7 },
+    threads,
+    args.db as string,
+    {
+      api: { enabled: true, port: Number(args.port) },
+      model: { id: "yolox-nano", dir: MODEL_DIR, threads, inference },
+    },
+  );
+  let frames = 0;
+  // the event loop measured twice: from the start, and in the steady state after the first
+  // 30 frames (the worker's start-up and the JIT compiling the frame loop are not counting)
+  const steady = monitorEventLoopDelay({ resolution: 1 });
+  const handle = await startCounter(config, {
+    log: createLogger("warn"),
+    version: "bench",
+    onFrame: () => {
+      if (++frames === 30) steady.enable();
+    },
+  });
+  process.stdout.write("counting\n");
+  let peakRss = 0;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  await handle.done;
+  loop.disable();
+  steady.disable();
+  clearInterval(sampler);
+  const wallSec = (performance.now() - t0) / 1000;
+  const result: PipelineRunResult = {
+    frames,
+    wallSec,
+    cpuPercent: ((cpuSeconds() - c0) / wallSec) * 100,
+    peakRssMb: peakRss / 1048576,
+    loopP99Ms: loop.percentile(99) / 1e6,
+    loopMaxMs: loop.max / 1e6,
+    steadyP99Ms: steady.percentile(99) / 1e6,
+    steadyMaxMs: steady.max / 1e6,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 /**
@@ -685,6 +757,7 @@ const sections: Record<string, () => Promise<void>> = {
   track: benchTrack,
   capture: benchCapture,
   pipeline: benchPipeline,
+  "pipeline-run": benchPipelineRun,
   setup: benchSetup,
   history: benchHistory,
 };
@@ -693,5 +766,6 @@ console.log(
   `# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
 );
 for (const [name, fn] of Object.entries(sections)) {
+  if (name === "pipeline-run" && args.section !== name) continue;
   if (args.section === "all" || args.section === name || (name === "soak" && args.minutes)) await fn();
 }
