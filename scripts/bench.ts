@@ -271,7 +271,6 @@ async function benchPipeline(): Promise<void> {
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const { createLogger } = await import("../edge/app/logger.ts");
   const dir = mkdtempSync(join(tmpdir(), "bench-pipe-"));
   const seconds = Number(args.seconds);
   const threads = Number(args.threads) || 1;
