@@ -87,7 +87,8 @@ export class FaintSightings {
     let gap = 0;
     for (let back = 0; back < this.filled; back++) {
       const slot = this.slots[(this.newest - back + this.slots.length) % this.slots.length] as Slot;
-      if (tsMs - slot.tsMs > this.windowMs) break;
+      // too old, or from before the clock went back (a replay started over): not this object's past
+      if (tsMs - slot.tsMs > this.windowMs || slot.tsMs > tsMs) break;
       let best = -1;
       let bestIou = this.minIou;
       for (let i = 0; i < slot.count; i++) {
