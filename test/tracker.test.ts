@@ -156,40 +156,37 @@ describe("ByteTracker", () => {
     expect(u.tracks.find((t) => t.id === 2)!.state).toBe("confirmed");
   });
 
-  it("a track starts where its object faded in: the weak sightings before it are its origin", () => {
+  /** A car driving left at 12 fps, detected with these scores (0: not detected); the last update. */
+  const carWithScores = (scores: number[]): TrackUpdate => {
     const tracker = new ByteTracker();
-    // a car entering: 0.2-0.45 for six frames (one frame missed), then confident
-    const car = (i: number, score: number) => det("car", 300 - i * 10, 200, 120, 80, score);
-    const scores = [0.22, 0.25, 0, 0.3, 0.45, 0.4, 0.8, 0.8, 0.8];
-    let u: TrackUpdate | undefined;
+    let u: TrackUpdate = { tsMs: 0, tracks: [], removed: [] };
     scores.forEach((s, i) => {
       u = tracker.update(s > 0 ? [car(i, s)] : [], i * 83);
     });
-    const t = u!.tracks[0]!;
+    return u;
+  };
+  const car = (i: number, score: number) => det("car", 300 - i * 10, 200, 120, 80, score);
+
+  it("a track starts where its object faded in: the weak sightings before it are its origin", () => {
+    // a car entering: 0.2-0.45 for six frames (one frame missed), then confident
+    const t = carWithScores([0.22, 0.25, 0, 0.3, 0.45, 0.4, 0.8, 0.8, 0.8]).tracks[0]!;
     expect(t.firstSeenMs).toBe(6 * 83);
     expect(t.origin.tsMs).toBe(0);
     expect(t.origin.box).toEqual(car(0, 0.22).box);
   });
 
   it("a tentative track that dies gives its sightings back to the track that follows", () => {
-    const tracker = new ByteTracker();
-    const car = (i: number, score: number) => det("car", 300 - i * 10, 200, 120, 80, score);
     // weak, one confident frame that starts a tentative track, weak again (it dies), then confident
-    const scores = [0.3, 0.3, 0.7, 0.4, 0.4, 0.4, 0.8, 0.8, 0.8];
-    let u: TrackUpdate | undefined;
-    scores.forEach((s, i) => {
-      u = tracker.update([car(i, s)], i * 83);
-    });
-    expect(u!.tracks).toHaveLength(1);
-    expect(u!.tracks[0]!.id).toBe(2);
-    expect(u!.tracks[0]!.origin.tsMs).toBe(0);
+    const u = carWithScores([0.3, 0.3, 0.7, 0.4, 0.4, 0.4, 0.8, 0.8, 0.8]);
+    expect(u.tracks).toHaveLength(1);
+    expect(u.tracks[0]!.id).toBe(2);
+    expect(u.tracks[0]!.origin.tsMs).toBe(0);
   });
 
   it("a track's past is no other object's: not another family, not older than the lost buffer, not a matched road user's fragment", () => {
-    const car = (i: number, score: number, label = "car") => det(label, 300 - i * 10, 200, 120, 80, score);
     // a person-family box where the car fades in is not its past
     const a = new ByteTracker();
-    a.update([car(0, 0.3, "person")], 0);
+    a.update([det("person", 300, 200, 120, 80, 0.3)], 0);
     expect(a.update([car(1, 0.8)], 83).tracks[0]!.origin.tsMs).toBe(83);
     // sightings older than the lost buffer (2 s) are not followed
     const b = new ByteTracker();
