@@ -217,7 +217,8 @@ const TrackerSchema = Type.Object(
       minimum: 0,
       maximum: 60,
       default: 2,
-      description: "How long a track that is not seen (occlusion) is kept for re-identification, in seconds",
+      description:
+        "How long a track that is not seen (occlusion) is kept for re-identification, and how far back a new track looks for faint sightings of its object, in seconds",
     }),
     minHits: Type.Integer({
       minimum: 1,
