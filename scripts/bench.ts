@@ -756,7 +756,6 @@ const sections: Record<string, () => Promise<void>> = {
   track: benchTrack,
   capture: benchCapture,
   pipeline: benchPipeline,
-  "pipeline-run": benchPipelineRun,
   setup: benchSetup,
   history: benchHistory,
 };
@@ -764,7 +763,8 @@ if (args.minutes) sections.soak = benchSoak;
 console.log(
   `# bench on ${process.platform}/${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
 );
+// `pipeline-run` is one configuration of the pipeline section, in the child process it starts
+if (args.section === "pipeline-run") await benchPipelineRun();
 for (const [name, fn] of Object.entries(sections)) {
-  if (name === "pipeline-run" && args.section !== name) continue;
   if (args.section === "all" || args.section === name || (name === "soak" && args.minutes)) await fn();
 }

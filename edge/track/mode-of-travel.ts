@@ -1,5 +1,5 @@
 import { DEFAULT_MODE_OF, isPerson, isTwoWheeler } from "../domain/classes.ts";
-import type { Box, Mode, RoadUser, Sighting, Track, TrackUpdate } from "../domain/types.ts";
+import type { Box, Mode, RoadUser, Track, TrackUpdate } from "../domain/types.ts";
 
 export interface ModeOptions {
   /** Mode per detector label for tracks that are not fused; e.g. map car, truck and bus to "vehicle". */
@@ -17,14 +17,8 @@ export const DEFAULT_MODE_OPTIONS: ModeOptions = {
 };
 
 interface UserState {
-  readonly user: {
-    trackId: number;
-    box: Box;
-    mode: Mode;
-    confirmed: boolean;
-    seen: boolean;
-    origin: Sighting;
-  };
+  /** The road user handed on, updated in place every frame. */
+  readonly user: { -readonly [K in keyof RoadUser]-?: RoadUser[K] };
   /** Person: evidence of riding per two-wheeler track. */
   evidence: Map<number, number>;
   /** Person: the two-wheeler it rides. Two-wheeler: the person riding or walking it. */
