@@ -232,6 +232,31 @@ describe("config", () => {
     expect(parseConfig(minimal, "t.yaml", {}).privacy.minDwellVisitors).toBe(5);
   });
 
+  it("camera.region: whole, lines or two corners; a flat rectangle or a wrong word names the field", () => {
+    const gate = {
+      name: "gate",
+      points: [
+        [0, 0.5],
+        [1, 0.5],
+      ],
+      from: "a",
+      to: "b",
+    };
+    const region = (r: unknown) => ({ ...minimal, camera: { source: "x", region: r }, lines: [gate] });
+    expect(parseConfig(minimal, "t.yaml", {}).camera.region).toBe("whole");
+    expect(parseConfig(region([0.6, 0, 1, 0.5]), "t.yaml", {}).camera.region).toEqual([0.6, 0, 1, 0.5]);
+    expect(problemsOf(region([0.5, 0, 0.52, 0.5]))).toEqual([
+      expect.stringMatching(/^camera\.region: .*at least 0\.05 of the frame wide and high/),
+    ]);
+    expect(problemsOf(region("lanes"))[0]).toMatch(/^camera\.region/);
+    // the configured line runs from x 0 to 1: a region of the right half leaves part of it unseen
+    expect(configWarnings(parseConfig(region([0.5, 0, 1, 1]), "t.yaml", {}))).toContainEqual(
+      expect.stringMatching(/^lines\[0\]: .* is not inside camera\.region/),
+    );
+    expect(configWarnings(parseConfig(region("lines"), "t.yaml", {})).join()).not.toMatch(/camera\.region/);
+    expect(problemsOf(region([0, 0, 1.5, 1]))[0]).toMatch(/^camera\.region/);
+  });
+
   it("`counter config check` warns when nothing would be counted", () => {
     const dir = mkdtempSync(join(tmpdir(), "cfg-"));
     const file = join(dir, "empty.yaml");

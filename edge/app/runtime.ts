@@ -1,5 +1,6 @@
 import type { ApiSource } from "../api/server.ts";
-import { openCamera } from "../capture/open.ts";
+import { probeVideo } from "../capture/ffmpeg.ts";
+import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import { type GeometryEdit, geometryRevision, saveGeometry } from "../config/edit.ts";
 import { ConfigError, redactConfig } from "../config/load.ts";
@@ -9,7 +10,8 @@ import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
 import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
-import { Pipeline } from "../pipeline/pipeline.ts";
+import { isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
+import { detectionView, Pipeline } from "../pipeline/pipeline.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -49,6 +51,12 @@ export class CounterRuntime {
   /** Set-up mode: the page's preview and live positions exist only while it is on. */
   readonly setup: SetupMode;
   private occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>> = new Map();
+  /** The part of the view the detector looks at now (`camera.region`; all of it during set-up). */
+  private view: ViewRect = WHOLE_VIEW;
+  /** Set when the camera crops while capturing: a new region needs a restart of the capture. */
+  private restartCapture: (() => void) | undefined;
+  /** The whole view's width / height, once known (a region around the lines takes its shape from it). */
+  private sceneAspect: number | undefined;
 
   constructor(
     readonly config: Config,
@@ -67,6 +75,7 @@ export class CounterRuntime {
       // who looked, and when, is for the record: the retained status says it too
       setupLog.info(state, state.active ? "set-up mode on" : "set-up mode off");
       this.output.statusChanged();
+      this.regionChanged();
     });
   }
 
@@ -184,11 +193,20 @@ export class CounterRuntime {
       this.source = this.deps.source.source;
       this.replay = this.deps.source.replay;
     } else {
-      const opened = openCamera(this.config.camera, this.detector.captureTarget(), onState);
+      // the camera's first start reads the region (below) when the supervisor first asks for frames
+      const opened = openCamera(this.config.camera, this.detector.captureTarget(), onState, () => this.view);
       this.source = opened.source;
       this.replay = opened.replay;
+      if (cropsWhileCapturing(opened.kind)) this.restartCapture = () => opened.source.restart();
       captureLog.info({ kind: opened.kind, replay: opened.replay }, "camera opened");
+      if (this.config.camera.region === "lines" && opened.kind === "ffmpeg-file" && opened.replay) {
+        // a recording is read once: its shape is needed before the first frame, not learnt from it
+        const video = probeVideo(this.config.camera.source);
+        this.sceneAspect = video.width / video.height;
+      }
     }
+    this.view = this.wantedView();
+    captureLog.info({ region: isWholeView(this.view) ? "whole" : this.view }, "detection region");
     this.output.start();
     this.output.setLive(() => this.liveStatus());
   }
@@ -225,8 +243,17 @@ export class CounterRuntime {
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         this.recordLosses(source.state(), frame.tsMs);
+        if (this.sceneAspect === undefined && isWholeView(frame.view)) {
+          // a live camera's shape is learnt from its first frame (whole view until then)
+          this.sceneAspect = frame.width / frame.height;
+          this.regionChanged();
+        }
         // set-up mode on: now and then a copy for the preview, before the detector takes the pixels
-        const sample = this.setup.wantsSample(frame.tsMs) ? copyPixels(frame.pixels) : undefined;
+        // (only of the whole view: a frame cropped before set-up began is no preview)
+        const sample =
+          this.setup.wantsSample(frame.tsMs) && isWholeView(frame.view)
+            ? copyPixels(frame.pixels)
+            : undefined;
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
         const previous = take();
         if (previous) this.count(previous, await previous.detections, detector);
@@ -261,6 +288,34 @@ export class CounterRuntime {
     const at = this.replay ? (this.pipeline.lastFrameMs ?? Date.now()) : Date.now();
     this.output.handle(this.pipeline.replaceGeometry(geometry, at));
     this.output.setLines(geometry.lines);
+    this.regionChanged();
+  }
+
+  /** The region the configuration asks for, or the whole view while set-up shows the scene. */
+  private wantedView(): ViewRect {
+    if (this.setup.active) return WHOLE_VIEW;
+    const { region, regionMargin } = this.config.camera;
+    const input = this.detector?.info;
+    const shape =
+      this.sceneAspect && input
+        ? { sceneAspect: this.sceneAspect, inputAspect: input.inputWidth / input.inputHeight }
+        : undefined;
+    return detectionView(region, regionMargin, this.pipeline.currentGeometry, shape);
+  }
+
+  /**
+   * Lines, zones or set-up changed: the detector looks at the new region from the next frame on.
+   * A camera that crops while capturing is restarted for it (a moment without frames); a replay
+   * keeps the crop it started with, as restarting would read the file again from its start.
+   */
+  private regionChanged(): void {
+    const next = this.wantedView();
+    if (sameView(next, this.view)) return;
+    this.view = next;
+    this.deps.log
+      .child({ stage: "capture" })
+      .info({ region: isWholeView(next) ? "whole" : next }, "detection region changed");
+    if (!this.replay) this.restartCapture?.();
   }
 
   /**
@@ -349,7 +404,12 @@ export class CounterRuntime {
   /** The frame handed to the detector, or undefined if it cannot be decoded (counted, logged, skipped). */
   private async submitOrSkip(detector: Detector, frame: Frame, log: Logger): Promise<Submitted | undefined> {
     try {
-      return await detector.submit(frame.pixels);
+      // raw frames show what the capture cropped them to; an encoded image is cropped by the detector
+      return await detector.submit(
+        frame.pixels,
+        frame,
+        frame.pixels.kind === "encoded" ? this.view : frame.view,
+      );
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err;
       this.pipeline.addCorruptFrames(1, frame.tsMs);

@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
 import { Redactor, secretsIn } from "../domain/redact.ts";
 import type { Frame } from "../domain/types.ts";
+import { isWholeView, type ViewRect } from "../domain/view.ts";
 import {
   CaptureError,
+  croppedView,
+  type FfmpegInfo,
   type FfmpegSourceOptions,
   ffmpegArgs,
+  fitInside,
   parseFfmpegInfo,
   requireBinary,
 } from "./ffmpeg.ts";
@@ -76,16 +80,31 @@ export class FfmpegSource implements FrameSource {
     const onAbort = () => child.kill("SIGTERM");
     signal.addEventListener("abort", onAbort, { once: true });
 
+    // a cropped frame shows part of a scene as large as the whole view would have been delivered:
+    // boxes keep the same units whether the detector looks at all of it or at a region
+    let scene: { width: number; height: number; view?: ViewRect } | undefined;
+    const sceneOf = (i: FfmpegInfo) => {
+      const v = o.view;
+      if (!v || isWholeView(v)) return { width: i.width, height: i.height };
+      // the input's size unannounced (never seen with ffmpeg 5-7): the requested crop, scaled up
+      if (!i.input) return { width: i.width / v.width, height: i.height / v.height, view: v };
+      const whole = o.stretch
+        ? { width: o.width, height: o.height }
+        : fitInside(i.input.width, i.input.height, o);
+      return { ...whole, view: croppedView(v, i.input.width, i.input.height) };
+    };
     const emit = (data: Buffer) => {
       const nowMs = Date.now();
       const fps = o.replayFps ?? info!.inputFps ?? o.fps;
       const tsMs = live ? nowMs : startMs + (seq * 1000) / fps;
+      scene ??= sceneOf(info!);
       const frame: Frame = {
         seq: seq++,
         tsMs,
         monoMs: live ? performance.now() : tsMs - startMs,
-        width: info!.width,
-        height: info!.height,
+        width: scene.width,
+        height: scene.height,
+        ...(scene.view ? { view: scene.view } : {}),
         pixels: { kind: "rgb", data, width: info!.width, height: info!.height },
       };
       this.stats.framesDecoded++;

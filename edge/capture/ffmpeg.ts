@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { isWholeView, type ViewRect } from "../domain/view.ts";
 
 export class CaptureError extends Error {
   override readonly name = "CaptureError";
@@ -65,6 +66,8 @@ export async function* decodeVideoFrames(
   width: number,
   height: number,
   signal?: AbortSignal,
+  /** Only this part of the view, cropped before scaling to `width` x `height`. */
+  view?: ViewRect,
 ): AsyncGenerator<Buffer> {
   requireBinary("ffmpeg");
   const child = spawn(
@@ -76,7 +79,7 @@ export async function* decodeVideoFrames(
       "-i",
       path,
       "-vf",
-      `scale=${width}:${height}:flags=bilinear`,
+      `${isWholeView(view) ? "" : `${cropFilter(view!)},`}scale=${width}:${height}:flags=bilinear`,
       "-f",
       "rawvideo",
       "-pix_fmt",
@@ -137,6 +140,8 @@ export interface FfmpegSourceOptions {
   readonly width: number;
   readonly height: number;
   readonly stretch: boolean;
+  /** The part of the view to deliver (cropped before scaling); default the whole view. */
+  readonly view?: ViewRect | undefined;
   /** Wall-clock start of a replay's timeline (default: now). */
   readonly replayStartMs?: number | undefined;
 }
@@ -150,23 +155,64 @@ export function ffmpegArgs(o: FfmpegSourceOptions): string[] {
   if (o.inputKind === "file" && o.mode === "live") args.push("-re");
   // one decoding thread: the cores belong to the detector (measured in docs/performance.md)
   args.push("-threads", "1", "-i", o.input, "-an", "-sn");
-  const scale = o.stretch
-    ? `scale=${o.width}:${o.height}:flags=bilinear`
-    : `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease:flags=bilinear`;
-  args.push("-vf", o.mode === "live" ? `fps=${o.fps},${scale}` : scale);
+  const filters = o.mode === "live" ? [`fps=${o.fps}`] : [];
+  // cropped at the camera's resolution, then scaled: the region gets all of the model's input
+  if (!isWholeView(o.view)) filters.push(cropFilter(o.view!));
+  filters.push(
+    o.stretch
+      ? `scale=${o.width}:${o.height}:flags=bilinear`
+      : `scale=${o.width}:${o.height}:force_original_aspect_ratio=decrease:flags=bilinear`,
+  );
+  args.push("-vf", filters.join(","));
   args.push("-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
   return args;
 }
 
+/** ffmpeg's crop of a relative rectangle, in whole input pixels (`exact`: no rounding to chroma blocks). */
+export function cropFilter(v: ViewRect): string {
+  return `crop=w=trunc(iw*${v.width}):h=trunc(ih*${v.height}):x=trunc(iw*${v.x}):y=trunc(ih*${v.y}):exact=1`;
+}
+
+/** The rectangle `cropFilter` takes out of a `width` x `height` input, as it really is in whole pixels. */
+export function croppedView(v: ViewRect, width: number, height: number): ViewRect {
+  return {
+    x: Math.trunc(width * v.x) / width,
+    y: Math.trunc(height * v.y) / height,
+    width: Math.trunc(width * v.width) / width,
+    height: Math.trunc(height * v.height) / height,
+  };
+}
+
+/** Where ffmpeg's `force_original_aspect_ratio=decrease` puts a `width` x `height` input in a box. */
+export function fitInside(width: number, height: number, box: { width: number; height: number }) {
+  return {
+    width: Math.min(box.width, Math.round((box.height * width) / height)),
+    height: Math.min(box.height, Math.round((box.width * height) / width)),
+  };
+}
+
+export interface FfmpegInfo {
+  /** Size of the frames ffmpeg writes. */
+  readonly width: number;
+  readonly height: number;
+  /** Size of the video ffmpeg reads (the camera's resolution), when it says. */
+  readonly input: { readonly width: number; readonly height: number } | undefined;
+  readonly inputFps: number | undefined;
+}
+
 /** ffmpeg announces the output size and the input frame rate on stderr before the first frame. */
-export function parseFfmpegInfo(
-  stderr: string,
-): { width: number; height: number; inputFps: number | undefined } | undefined {
+export function parseFfmpegInfo(stderr: string): FfmpegInfo | undefined {
   const out = stderr.indexOf("Output #0");
   if (out < 0) return undefined;
   const m = stderr.slice(out).match(/Video: rawvideo[^\n]*?, (\d{2,5})x(\d{2,5})/);
   if (!m) return undefined;
   const input = stderr.slice(0, out);
   const fps = input.match(/, (\d+(?:\.\d+)?) fps/) ?? input.match(/, (\d+(?:\.\d+)?) tbr/);
-  return { width: Number(m[1]), height: Number(m[2]), inputFps: fps ? Number(fps[1]) : undefined };
+  const size = input.match(/Stream #[^\n]*Video: [^\n]*?, (\d{2,5})x(\d{2,5})/);
+  return {
+    width: Number(m[1]),
+    height: Number(m[2]),
+    input: size ? { width: Number(size[1]), height: Number(size[2]) } : undefined,
+    inputFps: fps ? Number(fps[1]) : undefined,
+  };
 }

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
+import type { ViewRect } from "../domain/view.ts";
 import { FolderSource, MjpegHttpSource, RpicamSource } from "./encoded-sources.ts";
 import { CaptureError, requireBinary } from "./ffmpeg.ts";
 import { FfmpegSource } from "./ffmpeg-source.ts";
@@ -40,14 +41,21 @@ export interface CaptureTarget {
   readonly stretch: boolean;
 }
 
+/** Sources whose frames are cropped to the detection region while capturing (ffmpeg's `crop`). */
+export function cropsWhileCapturing(kind: SourceKind): boolean {
+  return kind === "ffmpeg-stream" || kind === "ffmpeg-file" || kind === "v4l2";
+}
+
 /**
  * Opens the configured camera behind a supervisor that restarts it. Fails at once, with a hint,
- * when something the source needs is missing (ffmpeg, the file, the folder).
+ * when something the source needs is missing (ffmpeg, the file, the folder). `view` is read at
+ * every (re)start of an ffmpeg source: the part of the view to crop to before scaling.
  */
 export function openCamera(
   camera: Config["camera"],
   target: CaptureTarget,
   onStateChange?: (s: SourceState) => void,
+  view?: () => ViewRect,
 ): { source: SupervisedSource; kind: SourceKind; replay: boolean } {
   const kind = sourceKind(camera);
   const replay =
@@ -83,6 +91,7 @@ export function openCamera(
           width: target.width,
           height: target.height,
           stretch: target.stretch,
+          view: view?.(),
           replayStartMs: startMs,
         });
     }

@@ -24,6 +24,9 @@ export class SupervisedSource implements FrameSource {
   private lastError: string | null = null;
   private restarts = 0;
   private totals = { decoded: 0, dropped: 0, corrupt: 0 };
+  /** The running source's stop switch, and whether it was pulled to start it afresh. */
+  private running: AbortController | undefined;
+  private restartRequested = false;
 
   constructor(
     private readonly factory: () => FrameSource,
@@ -55,6 +58,16 @@ export class SupervisedSource implements FrameSource {
     this.options.onStateChange?.(this.state());
   }
 
+  /**
+   * Stops the running source and starts a new one from the factory at once, without a backoff and
+   * without counting a failure (a new detection region needs a new crop). Live sources only.
+   */
+  restart(): void {
+    if (!this.running || this.running.signal.aborted) return;
+    this.restartRequested = true;
+    this.running.abort();
+  }
+
   async *frames(signal: AbortSignal): AsyncGenerator<Frame> {
     let seq = 0;
     let backoff = this.options.backoffMinMs;
@@ -68,6 +81,7 @@ export class SupervisedSource implements FrameSource {
       }
       this.inner = inner;
       const run = new AbortController();
+      this.running = run;
       const onAbort = () => run.abort();
       signal.addEventListener("abort", onAbort, { once: true });
       let stalled = false;
@@ -103,8 +117,13 @@ export class SupervisedSource implements FrameSource {
         this.totals.dropped += s.framesDropped;
         this.totals.corrupt += s.framesCorrupt;
         this.inner = undefined;
+        this.running = undefined;
       }
       if (signal.aborted) return;
+      if (this.restartRequested) {
+        this.restartRequested = false;
+        if (!stalled) continue;
+      }
       if (!this.options.restartOnEnd) {
         // a replay is read once: a file that cannot be read, or breaks off, is an error, not a retry
         if (failure === undefined) {

@@ -1,4 +1,7 @@
 import { writeFileSync } from "node:fs";
+import { Value } from "@sinclair/typebox/value";
+import { ConfigError, formatPath } from "../config/load.ts";
+import { CameraSchema, type Config } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";
 import { byDirection, type CountComparison, compareCounts, runCountPipeline } from "../eval/count-eval.ts";
 import { type GroupScore, type ModeScores, scoreModes } from "../eval/mode-score.ts";
@@ -37,6 +40,27 @@ export interface EvalCountOptions extends DetectorCliOptions {
   all?: boolean;
   /** Also write the table as Markdown to this file. */
   write?: string;
+  /** `camera.region`: whole, lines, or x1,y1,x2,y2. */
+  region?: string;
+  regionMargin?: string;
+}
+
+/** The command line's region options as `camera.region` and `camera.regionMargin` (schema defaults). */
+export function regionFrom(o: Pick<EvalCountOptions, "region" | "regionMargin">): {
+  region: Config["camera"]["region"];
+  margin: number;
+} {
+  const raw: Record<string, unknown> = { source: "(eval)" };
+  if (o.region !== undefined)
+    raw.region = /^[a-z]+$/i.test(o.region) ? o.region : o.region.split(",").map((v) => Number(v.trim()));
+  if (o.regionMargin !== undefined) raw.regionMargin = Number(o.regionMargin);
+  const camera = Value.Default(CameraSchema, raw);
+  const problems = [...Value.Errors(CameraSchema, camera)].map(
+    (e) => `camera.${formatPath(e.path)}: ${e.message}`,
+  );
+  if (problems.length > 0) throw new ConfigError("command line", problems);
+  const c = camera as Config["camera"];
+  return { region: c.region, margin: c.regionMargin };
 }
 
 export interface EvalCountReport extends CountComparison {
@@ -62,6 +86,7 @@ export async function evaluateCounting(
   const bar = showProgress ? progressBar(seq.name, " frames") : undefined;
   try {
     const run = await runCountPipeline(seq, detector, {
+      region: regionFrom(o),
       onFrame: (i, total) => {
         if (i === 1) bar?.start(total, 0);
         bar?.update(i);

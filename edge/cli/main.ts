@@ -189,6 +189,11 @@ modelOptions(
     .option("--all", "every sequence with ground truth in <dir>, and a table per mode over all of them")
     .option("--write <file>", "with --all: also write the summary table (Markdown) to this file")
     .option("--conf <x>", "detector confidence, the tracker's low-score floor (default: model.confidence's)")
+    .option(
+      "--region <region>",
+      "where the detector looks, as camera.region: whole, lines (around the lines, plus the margin) or x1,y1,x2,y2 (default: camera.region's)",
+    )
+    .option("--region-margin <x>", "margin of region 'lines' (default: camera.regionMargin's)")
     .option("--json", "machine-readable output"),
 ).action(async (seqDir: string, o) => exit((await lazy.evalTrackCount()).runEvalCount(seqDir, o)));
 

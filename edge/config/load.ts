@@ -5,6 +5,9 @@ import { type Document, parseDocument } from "yaml";
 import { Redactor } from "../domain/redact.ts";
 import { type Config, ConfigSchema, MIN_PUBLISHED_PERIOD_SEC } from "./schema.ts";
 
+/** A detection region smaller than this is a typo (two corners swapped into one), not a choice. */
+const MIN_REGION_SIDE = 0.05;
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
   constructor(
@@ -114,6 +117,14 @@ function crossChecks(config: Config): string[] {
     problems.push(
       `aggregation.periodSec: at least ${MIN_PUBLISHED_PERIOD_SEC} s, got ${config.aggregation.periodSec} (shorter intervals come close to per-passage data; set privacy.allowShortIntervals: true to allow them)`,
     );
+  const region = config.camera.region;
+  if (typeof region !== "string") {
+    const [x1, y1, x2, y2] = region;
+    if (Math.abs(x2 - x1) < MIN_REGION_SIDE || Math.abs(y2 - y1) < MIN_REGION_SIDE)
+      problems.push(
+        `camera.region: [x1, y1, x2, y2] are two opposite corners; the rectangle must be at least ${MIN_REGION_SIDE} of the frame wide and high, got ${Math.abs(x2 - x1)} x ${Math.abs(y2 - y1)}`,
+      );
+  }
   const t = config.mqtt.tls;
   if ((t.cert === undefined) !== (t.key === undefined))
     problems.push("mqtt.tls: cert and key must be given together");
@@ -199,6 +210,25 @@ export function configWarnings(config: Config): string[] {
           `lines[${i}].${unset.join(", ")}: not set; crossings towards "${l.to}" are reported as ${unset.map((k) => (k === "inboundTo" ? "inbound" : "forward")).join(" and ")} in NGSI-LD`,
         );
     });
+  const region = config.camera.region;
+  if (typeof region !== "string") {
+    // the detector sees nothing outside the region: a line or zone there would count nothing
+    const [x1, y1, x2, y2] = region;
+    const inside = ([x, y]: readonly [number, number]) =>
+      x >= Math.min(x1, x2) && x <= Math.max(x1, x2) && y >= Math.min(y1, y2) && y <= Math.max(y1, y2);
+    config.lines.forEach((l, i) => {
+      if (!l.points.every(inside))
+        w.push(
+          `lines[${i}]: "${l.name}" is not inside camera.region, so road users are not seen all along it`,
+        );
+    });
+    config.zones.forEach((z, i) => {
+      if (!z.polygon.every(inside))
+        w.push(
+          `zones[${i}]: "${z.name}" is not inside camera.region, so road users are not seen in all of it`,
+        );
+    });
+  }
   if (config.privacy.minDwellVisitors < 5)
     w.push(
       `privacy.minDwellVisitors: dwell percentiles from fewer than 5 visitors (${config.privacy.minDwellVisitors}) describe individuals`,

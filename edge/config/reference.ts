@@ -54,6 +54,7 @@ function range(s: JsonSchema): string {
 function typeOf(s: JsonSchema): string {
   if (s.anyOf?.every((o) => o.const !== undefined))
     return s.anyOf.map((o) => `\`${String(o.const)}\``).join(", ");
+  if (s.anyOf) return s.anyOf.map(typeOf).join(" or ");
   switch (s.type) {
     case "string": {
       const parts = ["string"];

@@ -49,7 +49,7 @@ const DeviceSchema = Type.Object(
   strict,
 );
 
-const CameraSchema = Type.Object(
+export const CameraSchema = Type.Object(
   {
     source: Type.String({
       minLength: 1,
@@ -90,6 +90,32 @@ const CameraSchema = Type.Object(
       maximum: 4096,
       default: 720,
       description: "See captureWidth",
+    }),
+    region: Type.Union(
+      [
+        oneOf(["whole", "lines"]),
+        Type.Tuple(
+          [
+            Type.Number({ minimum: 0, maximum: 1 }),
+            Type.Number({ minimum: 0, maximum: 1 }),
+            Type.Number({ minimum: 0, maximum: 1 }),
+            Type.Number({ minimum: 0, maximum: 1 }),
+          ],
+          { description: "[x1, y1, x2, y2]: two opposite corners as fractions of the frame (0..1)" },
+        ),
+      ],
+      {
+        default: "whole",
+        description:
+          "The part of the view the detector looks at. whole: all of it; lines: the rectangle around the lines and zones (plus regionMargin), cropped before scaling to the model's input so far road users get more pixels; or [x1, y1, x2, y2]. ffmpeg sources (files, RTSP, USB) and JPEG sources; set-up mode always shows the whole view",
+      },
+    ),
+    regionMargin: Type.Number({
+      minimum: 0,
+      maximum: 0.5,
+      default: 0.1,
+      description:
+        "region 'lines': room around the lines and zones, as a fraction of the frame on each side, so road users are tracked before they reach a line",
     }),
     stallTimeoutSec: Type.Number({
       minimum: 1,

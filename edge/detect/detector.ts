@@ -1,4 +1,5 @@
 import type { Detection, FramePixels } from "../domain/types.ts";
+import type { ViewRect } from "../domain/view.ts";
 import type { OutputLayout } from "./model-descriptor.ts";
 
 export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
@@ -69,12 +70,15 @@ export interface Detector {
   /** Timings of the frame whose detections arrived last. */
   readonly lastTimings: DetectTimings;
   readonly maxInFlight: number;
-  submit(pixels: FramePixels, scene?: Size): Promise<Submitted>;
+  submit(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Submitted>;
   /**
    * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
    * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.
+   * `view` is the part of the scene to detect in (`camera.region`): raw RGB frames show exactly it
+   * (the capture stage cropped them); an encoded image shows the whole scene and is cropped to it
+   * before scaling. Boxes are in scene pixels either way.
    */
-  detect(pixels: FramePixels, scene?: Size): Promise<Detection[]>;
+  detect(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Detection[]>;
   /** The frame size at which the model sees a `width` x `height` scene without further resizing. */
   frameSizeFor(width: number, height: number): Size;
   captureTarget(): CaptureTarget;

@@ -1,3 +1,4 @@
+import type { ViewRect } from "../domain/view.ts";
 import type { CaptureTarget, Size } from "./detector.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 
@@ -13,6 +14,8 @@ export interface InputGeometry {
   /** resized / source, per axis: exact for the integer sizes sharp produces. */
   readonly scaleX: number;
   readonly scaleY: number;
+  /** The part of the scene the source image shows (a region of the view); absent: all of it. */
+  readonly view?: ViewRect | undefined;
 }
 
 export function computeGeometry(

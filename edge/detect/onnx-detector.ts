@@ -1,6 +1,7 @@
 import "./ort-privacy.ts"; // before onnxruntime-node: switches its telemetry off
 import ort from "onnxruntime-node";
 import type { Detection, FramePixels } from "../domain/types.ts";
+import type { ViewRect } from "../domain/view.ts";
 import { COCO80_LABELS } from "./coco-labels.ts";
 import { type DecodeParams, type OutputTensor, resolveLayout } from "./decode.ts";
 import type {
@@ -132,14 +133,15 @@ export class OnnxDetector implements Detector {
 
   /**
    * Detections in source-image pixels, best score first. When the pixels are a scaled copy of the
-   * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to.
+   * scene (raw frames that the capture stage already shrank), `scene` gives the size boxes refer to;
+   * `view` the part of the scene to detect in (see `Detector.detect`).
    */
-  async detect(pixels: FramePixels, scene?: Size): Promise<Detection[]> {
+  async detect(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Detection[]> {
     if (this.busy) throw new Error("OnnxDetector.detect called while a previous call is still running");
     this.busy = true;
     try {
       const t0 = performance.now();
-      const geometry = await this.preprocessor.prepare(pixels);
+      const geometry = await this.preprocessor.prepare(pixels, view);
       const t1 = performance.now();
       const result = await this.session.run({ [this.info.inputName]: this.inputTensor });
       const t2 = performance.now();
@@ -156,8 +158,8 @@ export class OnnxDetector implements Detector {
   }
 
   /** On one thread there is nothing to overlap: the frame is detected before the next is taken. */
-  async submit(pixels: FramePixels, scene?: Size): Promise<Submitted> {
-    const detections = await this.detect(pixels, scene);
+  async submit(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Submitted> {
+    const detections = await this.detect(pixels, scene, view);
     return { detections: Promise.resolve(detections) };
   }
 

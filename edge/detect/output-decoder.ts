@@ -1,5 +1,6 @@
 import { familyOf } from "../domain/classes.ts";
 import type { Detection } from "../domain/types.ts";
+import { WHOLE_VIEW } from "../domain/view.ts";
 import { Candidates } from "./candidates.ts";
 import { type DecodeParams, decodeOutputs, type OutputTensor } from "./decode.ts";
 import type { DetectorInfo, Size } from "./detector.ts";
@@ -63,8 +64,14 @@ export class OutputDecoder {
       this.scratch,
       this.setup.nmsGroups,
     );
-    const sx = scene ? scene.width / geometry.srcWidth : 1;
-    const sy = scene ? scene.height / geometry.srcHeight : 1;
+    // source pixels -> the scene: the source may show only a region of it (a cropped view)
+    const v = geometry.view ?? WHOLE_VIEW;
+    const sceneWidth = scene ? scene.width : geometry.srcWidth / v.width;
+    const sceneHeight = scene ? scene.height : geometry.srcHeight / v.height;
+    const sx = (sceneWidth * v.width) / geometry.srcWidth;
+    const sy = (sceneHeight * v.height) / geometry.srcHeight;
+    const ox = sceneWidth * v.x;
+    const oy = sceneHeight * v.y;
     const detections: Detection[] = new Array(kept);
     for (let k = 0; k < kept; k++) {
       const i = this.scratch.keep[k] as number;
@@ -74,10 +81,10 @@ export class OutputDecoder {
         label: info.labels[classId] ?? `class${classId}`,
         score: c.score[i] as number,
         box: {
-          x1: toSourceX(geometry, c.x1[i] as number) * sx,
-          y1: toSourceY(geometry, c.y1[i] as number) * sy,
-          x2: toSourceX(geometry, c.x2[i] as number) * sx,
-          y2: toSourceY(geometry, c.y2[i] as number) * sy,
+          x1: toSourceX(geometry, c.x1[i] as number) * sx + ox,
+          y1: toSourceY(geometry, c.y1[i] as number) * sy + oy,
+          x2: toSourceX(geometry, c.x2[i] as number) * sx + ox,
+          y2: toSourceY(geometry, c.y2[i] as number) * sy + oy,
         },
       };
     }

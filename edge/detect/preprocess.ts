@@ -1,5 +1,6 @@
 import sharp from "sharp";
 import type { FramePixels } from "../domain/types.ts";
+import { isWholeView, type ViewRect } from "../domain/view.ts";
 import { computeGeometry, type InputGeometry, sameGeometry } from "./letterbox.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 
@@ -53,11 +54,17 @@ export class Preprocessor {
     this.tensorData = new Float32Array(buffer);
   }
 
-  /** Decodes, resizes and normalises into `tensorData`; returns the geometry for mapping boxes back. */
-  async prepare(pixels: FramePixels): Promise<InputGeometry> {
+  /**
+   * Decodes, resizes and normalises into `tensorData`; returns the geometry for mapping boxes back.
+   * `view` is the part of the scene to detect in: raw RGB frames come from a capture stage that
+   * cropped them to it already; an encoded image shows the whole scene and is cropped here.
+   */
+  async prepare(pixels: FramePixels, view?: ViewRect): Promise<InputGeometry> {
     if (this.tensorData.length === 0) throw new Error("Preprocessor.prepare while its tensor is lent out");
     let srcWidth: number;
     let srcHeight: number;
+    let extract: sharp.Region | undefined;
+    let shows = view;
     if (pixels.kind === "rgb") {
       srcWidth = pixels.width;
       srcHeight = pixels.height;
@@ -77,8 +84,26 @@ export class Preprocessor {
       if (!meta.width || !meta.height) throw new ImageDecodeError("image has no size");
       srcWidth = meta.width;
       srcHeight = meta.height;
+      if (view && !isWholeView(view)) {
+        extract = {
+          left: Math.trunc(view.x * srcWidth),
+          top: Math.trunc(view.y * srcHeight),
+          width: Math.max(1, Math.trunc(view.width * srcWidth)),
+          height: Math.max(1, Math.trunc(view.height * srcHeight)),
+        };
+        extract.width = Math.min(extract.width, srcWidth - extract.left);
+        extract.height = Math.min(extract.height, srcHeight - extract.top);
+        shows = {
+          x: extract.left / srcWidth,
+          y: extract.top / srcHeight,
+          width: extract.width / srcWidth,
+          height: extract.height / srcHeight,
+        };
+        srcWidth = extract.width;
+        srcHeight = extract.height;
+      } else shows = undefined;
     }
-    const g = computeGeometry(
+    const fitted = computeGeometry(
       srcWidth,
       srcHeight,
       this.inputWidth,
@@ -86,6 +111,7 @@ export class Preprocessor {
       this.spec.resize,
       this.spec.padPlacement,
     );
+    const g = shows && !isWholeView(shows) ? { ...fitted, view: shows } : fitted;
     if (!sameGeometry(this.geometry, g)) {
       this.fillPadding();
       this.geometry = g;
@@ -100,7 +126,7 @@ export class Preprocessor {
           ? sharp(pixels.data, { raw: { width: srcWidth, height: srcHeight, channels: 3 } })
           : sharp(pixels.data, { failOn: "error" });
       try {
-        rgb = await input
+        rgb = await (extract ? input.extract(extract) : input)
           .removeAlpha()
           .toColourspace("srgb")
           .resize(g.resizedWidth, g.resizedHeight, { fit: "fill", kernel: "linear" })

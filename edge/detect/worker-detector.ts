@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Detection, FramePixels } from "../domain/types.ts";
+import type { ViewRect } from "../domain/view.ts";
 import type {
   CaptureTarget,
   Detector,
@@ -134,11 +135,11 @@ export class WorkerDetector implements Detector {
     });
   }
 
-  async detect(pixels: FramePixels, scene?: Size): Promise<Detection[]> {
-    return (await this.submit(pixels, scene)).detections;
+  async detect(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Detection[]> {
+    return (await this.submit(pixels, scene, view)).detections;
   }
 
-  async submit(pixels: FramePixels, scene?: Size): Promise<Submitted> {
+  async submit(pixels: FramePixels, scene?: Size, view?: ViewRect): Promise<Submitted> {
     if (this.failure) throw this.failure;
     const index = this.next;
     const slot = this.slots[index] as Slot;
@@ -148,7 +149,7 @@ export class WorkerDetector implements Detector {
       );
     this.next = (index + 1) % this.slots.length;
     const t0 = performance.now();
-    const geometry = await slot.preprocessor.prepare(pixels);
+    const geometry = await slot.preprocessor.prepare(pixels, view);
     const preprocessMs = performance.now() - t0;
     const detections = new Promise<Detection[]>((resolve, reject) => {
       slot.pending = { geometry, scene, preprocessMs, resolve, reject };

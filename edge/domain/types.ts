@@ -1,5 +1,6 @@
 import type { Static } from "@sinclair/typebox";
 import type { LineCountSchema, QualitySchema, ZoneCountSchema } from "./counts.ts";
+import type { ViewRect } from "./view.ts";
 
 /** Values that flow between pipeline stages. Time is epoch milliseconds unless a name says otherwise. */
 
@@ -26,6 +27,11 @@ export interface Frame {
   /** Size of the scene the frame shows, in the pixels that box coordinates refer to. */
   readonly width: number;
   readonly height: number;
+  /**
+   * The part of the scene the pixels show, when the capture stage cropped them to the detection
+   * region; absent: all of it.
+   */
+  readonly view?: ViewRect;
   readonly pixels: FramePixels;
 }
 

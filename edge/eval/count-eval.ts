@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { decodeVideoFrames } from "../capture/ffmpeg.ts";
+import { croppedView, decodeVideoFrames } from "../capture/ffmpeg.ts";
+import type { Config } from "../config/schema.ts";
 import { DEFAULT_LINE_OPTIONS } from "../count/line-counter.ts";
 import { DEFAULT_ZONE_OPTIONS } from "../count/zone-counter.ts";
 import type { Detector } from "../detect/detector.ts";
@@ -7,7 +8,9 @@ import { DEFAULT_MOTORCYCLE_SHARE } from "../domain/classes.ts";
 import { type CountKey, CrossingTotals } from "../domain/crossing-totals.ts";
 import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
 import type { Detection } from "../domain/types.ts";
+import { isWholeView, WHOLE_VIEW } from "../domain/view.ts";
 import {
+  detectionView,
   Pipeline,
   type PipelineOptions,
   type RelativeLine,
@@ -133,22 +136,39 @@ export async function runCountPipeline(
   detector: Detector,
   options: {
     pipeline?: PipelineOptions;
+    /** Where the detector looks (`camera.region`): the video is cropped to it as a camera would be. */
+    region?: { readonly region: Config["camera"]["region"]; readonly margin: number };
     onFrame?: (i: number, total: number) => void;
   } = {},
 ): Promise<CountRun> {
-  const size = detector.frameSizeFor(seq.width, seq.height);
+  const wanted = options.region
+    ? detectionView(
+        options.region.region,
+        options.region.margin,
+        { lines: seq.lines, zones: [] },
+        {
+          sceneAspect: seq.width / seq.height,
+          inputAspect: detector.info.inputWidth / detector.info.inputHeight,
+        },
+      )
+    : WHOLE_VIEW;
+  const view = isWholeView(wanted) ? undefined : croppedView(wanted, seq.width, seq.height);
+  const size = view
+    ? detector.frameSizeFor(Math.trunc(seq.width * view.width), Math.trunc(seq.height * view.height))
+    : detector.frameSizeFor(seq.width, seq.height);
   const pipeline = new Pipeline(options.pipeline ?? EVAL_PIPELINE_OPTIONS, { lines: seq.lines, zones: [] });
   const totals = new CrossingTotals();
   let frames = 0;
   let detectMs = 0;
   let trackMs = 0;
   const scene = { width: seq.width, height: seq.height };
-  for await (const rgb of decodeVideoFrames(seq.video, size.width, size.height)) {
+  for await (const rgb of decodeVideoFrames(seq.video, size.width, size.height, undefined, view)) {
     const tsMs = (frames * 1000) / seq.frameRate;
     const t0 = performance.now();
     const dets = await detector.detect(
       { kind: "rgb", data: rgb, width: size.width, height: size.height },
       scene,
+      view,
     );
     const t1 = performance.now();
     const result = pipeline.step({ tsMs, width: seq.width, height: seq.height }, dets);

@@ -1,0 +1,97 @@
+/**
+ * The part of the camera's view a frame's pixels show, in relative coordinates (0..1 of the whole
+ * view). A detector that looks only where the lines and zones are sees small and far road users
+ * with more pixels each: the same model input holds less of the scene.
+ */
+export interface ViewRect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+export const WHOLE_VIEW: ViewRect = { x: 0, y: 0, width: 1, height: 1 };
+
+export function isWholeView(v: ViewRect | undefined): boolean {
+  return v === undefined || (v.x <= 0 && v.y <= 0 && v.width >= 1 && v.height >= 1);
+}
+
+export function sameView(a: ViewRect | undefined, b: ViewRect | undefined): boolean {
+  if (isWholeView(a) || isWholeView(b)) return isWholeView(a) && isWholeView(b);
+  return a!.x === b!.x && a!.y === b!.y && a!.width === b!.width && a!.height === b!.height;
+}
+
+/** A rectangle given as corners [x1, y1, x2, y2], clamped to the view. */
+export function viewFromCorners([x1, y1, x2, y2]: readonly [number, number, number, number]): ViewRect {
+  const left = clamp01(Math.min(x1, x2));
+  const top = clamp01(Math.min(y1, y2));
+  return {
+    x: left,
+    y: top,
+    width: clamp01(Math.max(x1, x2)) - left,
+    height: clamp01(Math.max(y1, y2)) - top,
+  };
+}
+
+/**
+ * The rectangle around `points` (relative), grown by `margin` of the view on every side, so that
+ * road users are detected and tracked before they reach a line; each side is at least `minSide`
+ * (a tiny region would magnify the scene beyond what a detector was trained on). Clamped to the
+ * view. No points: the whole view.
+ */
+export function viewAround(
+  points: Iterable<readonly [number, number]>,
+  margin: number,
+  minSide: number,
+): ViewRect {
+  let x1 = Number.POSITIVE_INFINITY;
+  let y1 = Number.POSITIVE_INFINITY;
+  let x2 = Number.NEGATIVE_INFINITY;
+  let y2 = Number.NEGATIVE_INFINITY;
+  for (const [x, y] of points) {
+    x1 = Math.min(x1, x);
+    y1 = Math.min(y1, y);
+    x2 = Math.max(x2, x);
+    y2 = Math.max(y2, y);
+  }
+  if (!(x2 >= x1 && y2 >= y1)) return WHOLE_VIEW;
+  const [left, width] = span(x1 - margin, x2 + margin, minSide);
+  const [top, height] = span(y1 - margin, y2 + margin, minSide);
+  return { x: left, y: top, width, height };
+}
+
+/**
+ * `view` grown along its short side until it has the shape of the detector's input (`inputAspect`,
+ * width / height), as far as the scene allows. Letterboxing would fill that room with padding: as
+ * context it costs no resolution, and road users are seen for longer before they reach a line.
+ * `sceneAspect` is the whole view's width / height.
+ */
+export function shapedLike(view: ViewRect, sceneAspect: number, inputAspect: number): ViewRect {
+  const aspect = (view.width * sceneAspect) / view.height;
+  if (aspect > inputAspect) {
+    const [y, height] = span(view.y, view.y + view.height, (view.width * sceneAspect) / inputAspect);
+    return { x: view.x, width: view.width, y, height };
+  }
+  const [x, width] = span(view.x, view.x + view.width, (view.height * inputAspect) / sceneAspect);
+  return { x, width, y: view.y, height: view.height };
+}
+
+/** [start, length] of lo..hi widened about its centre to `min`, then kept inside 0..1. */
+function span(lo: number, hi: number, min: number): [number, number] {
+  const a = Math.max(0, lo);
+  const b = Math.min(1, hi);
+  const length = Math.min(1, Math.max(b - a, min));
+  const centre = (a + b) / 2;
+  const start = Math.min(1 - length, Math.max(0, centre - length / 2));
+  const s = round4(start);
+  return [s, round4(Math.min(1 - s, length))];
+}
+
+/** Four decimals: a tenth of a pixel on a 4K camera, and ffmpeg arguments that read cleanly. */
+function round4(v: number): number {
+  return Math.round(v * 10_000) / 10_000;
+}
+
+function clamp01(v: number): number {
+  return Math.min(1, Math.max(0, v));
+}
