@@ -67,7 +67,7 @@ describeWithAssets(
       const port = await freePort();
       const { raw, dir } = deviceConfig("page-1", broker.url, {
         // the recording at its own pace, as a camera would deliver it
-        camera: { source: clip, mode: "live", fps: 7 },
+        camera: { source: clip, mode: "live", fps: 7, region: "lines" },
         model: { id: "yolox-nano", dir: MODEL_DIR, threads: 1 },
         lines: [],
         aggregation: { periodSec: 5 },
@@ -142,6 +142,14 @@ describeWithAssets(
       await page.locator('input[data-path="lines[0].name"]').fill("walkway");
       await page.locator('input[data-path="lines[0].from"]').fill("west");
       await page.locator('input[data-path="lines[0].to"]').fill("east");
+      // the detector's region outside set-up (camera.region: lines) follows the line on the page
+      const region = page.locator("svg.overlay rect.region");
+      await expect.poll(() => region.count()).toBe(1);
+      const rx = Number(await region.getAttribute("x"));
+      const rw = Number(await region.getAttribute("width"));
+      expect(rx).toBeLessThan(500);
+      expect(rx + rw).toBeGreaterThan(500);
+      expect(rw).toBeLessThan(1000);
       await shot("3-line-drawn");
       await page.getByRole("button", { name: "Save and apply" }).click();
       await expect.poll(() => page.locator("#save-message").textContent()).toContain("Saved and applied");
@@ -282,6 +290,12 @@ describeWithAssets(
         .poll(() => page.locator("#setup-status").textContent(), { timeout: 10_000 })
         .toContain("off");
       await shot("7-setup-ended");
+      // set-up over: the camera is cropped around the saved line and zone
+      await waitFor(
+        () => /"region":\{"x":[^\n]*"detection region changed"/.test(counter.stderr()),
+        30_000,
+        "the capture to restart cropped to the region",
+      );
 
       // 8. `counter setup` on the device switches it through the same API, audited the same way
       const cli = async (action: string) => {

@@ -11,6 +11,7 @@ import type { SourceState } from "../capture/source.ts";
 import { GeometryConflict } from "../config/edit.ts";
 import { ConfigError } from "../config/load.ts";
 import type { LiveCounts } from "../domain/live.ts";
+import type { RegionSetting } from "../domain/view.ts";
 import type { StatusMessage } from "../publish/messages.ts";
 import type { SetupAccess } from "../setup/setup-mode.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
@@ -57,6 +58,15 @@ export interface SavedGeometry {
   /** The point of each box that is counted (`counting.anchor`). */
   readonly anchor: string;
   readonly revision: string | null;
+  /** Where the detector looks (`camera.region`), for the page to draw; absent: the whole view. */
+  readonly region?: DetectionRegionInfo;
+}
+
+export interface DetectionRegionInfo {
+  readonly setting: RegionSetting;
+  readonly margin: number;
+  /** The model input's width / height (the shape a region around lines grows to); null before loading. */
+  readonly inputAspect: number | null;
 }
 
 const GeometryBody = Type.Object(

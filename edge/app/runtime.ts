@@ -1,4 +1,4 @@
-import type { ApiSource } from "../api/server.ts";
+import type { ApiSource, DetectionRegionInfo } from "../api/server.ts";
 import { probeVideo } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
@@ -10,8 +10,8 @@ import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
 import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
-import { isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
-import { detectionView, Pipeline } from "../pipeline/pipeline.ts";
+import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
+import { Pipeline } from "../pipeline/pipeline.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -120,7 +120,11 @@ export class CounterRuntime {
       },
       status: () => output.statusMessage(true),
       redactedConfig: () => redactConfig(config),
-      geometry: () => ({ ...this.pipeline.currentGeometry, revision: this.geometryRevision() }),
+      geometry: () => ({
+        ...this.pipeline.currentGeometry,
+        revision: this.geometryRevision(),
+        region: this.regionInfo(),
+      }),
       saveGeometry: (edit, revision) => this.saveGeometry(edit, revision),
       setup: this.setup,
       liveCounts: () => ({
@@ -291,6 +295,16 @@ export class CounterRuntime {
     this.regionChanged();
   }
 
+  /** What the set-up page needs to draw the detection region as lines are moved. */
+  private regionInfo(): DetectionRegionInfo {
+    const info = this.detector?.info;
+    return {
+      setting: this.config.camera.region,
+      margin: this.config.camera.regionMargin,
+      inputAspect: info ? info.inputWidth / info.inputHeight : null,
+    };
+  }
+
   /** The region the configuration asks for, or the whole view while set-up shows the scene. */
   private wantedView(): ViewRect {
     if (this.setup.active) return WHOLE_VIEW;
@@ -325,7 +339,11 @@ export class CounterRuntime {
   saveGeometry(
     edit: GeometryEdit,
     revision?: string,
-  ): Pick<Config, "lines" | "zones"> & { anchor: Config["counting"]["anchor"]; revision: string } {
+  ): Pick<Config, "lines" | "zones"> & {
+    anchor: Config["counting"]["anchor"];
+    revision: string;
+    region: DetectionRegionInfo;
+  } {
     const path = this.deps.configPath;
     if (!path)
       throw new ConfigError("(no file)", [
@@ -334,7 +352,7 @@ export class CounterRuntime {
     const saved = saveGeometry(path, edit, process.env, revision);
     const geometry = { lines: saved.lines, zones: saved.zones, anchor: saved.counting.anchor };
     this.replaceGeometry(geometry);
-    return { ...geometry, revision: geometryRevision(path) };
+    return { ...geometry, revision: geometryRevision(path), region: this.regionInfo() };
   }
 
   /** The device file's version, which a save must name (null: no file, nothing can be saved). */

@@ -33,6 +33,37 @@ export function viewFromCorners([x1, y1, x2, y2]: readonly [number, number, numb
   };
 }
 
+/** `camera.region`: all of the view, the rectangle around the lines and zones, or two corners. */
+export type RegionSetting = "whole" | "lines" | readonly [number, number, number, number];
+
+type Points = readonly (readonly [number, number])[];
+
+/**
+ * The part of the view the detector should look at (`camera.region`): all of it, the rectangle
+ * around the lines and zones plus a margin, or a fixed one. Around lines, a side is never below a
+ * quarter of the view (beyond 4x the scene would be magnified past what detectors are trained on)
+ * and the rectangle takes the detector input's shape where the scene has room (`shape`: the whole
+ * view's and the input's width / height; unknown, the region waits for it and is the whole view).
+ * The counter and the set-up page (which draws it) both decide it here.
+ */
+export function detectionView(
+  region: RegionSetting,
+  margin: number,
+  geometry: {
+    readonly lines: readonly { readonly points: Points }[];
+    readonly zones: readonly { readonly polygon: Points }[];
+  },
+  shape: { readonly sceneAspect: number; readonly inputAspect: number } | undefined,
+): ViewRect {
+  if (region === "whole") return WHOLE_VIEW;
+  if (region !== "lines") return viewFromCorners(region);
+  if (!shape) return WHOLE_VIEW;
+  const points = [...geometry.lines.flatMap((l) => l.points), ...geometry.zones.flatMap((z) => z.polygon)];
+  return shapedLike(viewAround(points, margin, MIN_VIEW_SIDE), shape.sceneAspect, shape.inputAspect);
+}
+
+const MIN_VIEW_SIDE = 0.25;
+
 /**
  * The rectangle around `points` (relative), grown by `margin` of the view on every side, so that
  * road users are detected and tracked before they reach a line; each side is at least `minSide`

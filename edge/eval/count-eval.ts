@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { croppedView, decodeVideoFrames } from "../capture/ffmpeg.ts";
-import type { Config } from "../config/schema.ts";
 import { DEFAULT_LINE_OPTIONS } from "../count/line-counter.ts";
 import { DEFAULT_ZONE_OPTIONS } from "../count/zone-counter.ts";
 import type { Detector } from "../detect/detector.ts";
@@ -8,9 +7,8 @@ import { DEFAULT_MOTORCYCLE_SHARE } from "../domain/classes.ts";
 import { type CountKey, CrossingTotals } from "../domain/crossing-totals.ts";
 import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geometry.ts";
 import type { Detection } from "../domain/types.ts";
-import { isWholeView, WHOLE_VIEW } from "../domain/view.ts";
+import { detectionView, isWholeView, type RegionSetting, WHOLE_VIEW } from "../domain/view.ts";
 import {
-  detectionView,
   Pipeline,
   type PipelineOptions,
   type RelativeLine,
@@ -137,7 +135,7 @@ export async function runCountPipeline(
   options: {
     pipeline?: PipelineOptions;
     /** Where the detector looks (`camera.region`): the video is cropped to it as a camera would be. */
-    region?: { readonly region: Config["camera"]["region"]; readonly margin: number };
+    region?: { readonly region: RegionSetting; readonly margin: number };
     onFrame?: (i: number, total: number) => void;
   } = {},
 ): Promise<CountRun> {

@@ -1,6 +1,7 @@
 /** The page's calls to the counter's own API (same origin; the session cookie rides along). */
 
 import type { LineCount } from "../domain/live.ts";
+import type { RegionSetting } from "../domain/view.ts";
 
 export type { LineCount, LiveCounts, LiveFrame, LivePosition, SetupStatus } from "../domain/live.ts";
 
@@ -66,6 +67,12 @@ export interface GeometryAnswer {
   readonly zones: ZoneDraft[];
   readonly anchor: Anchor;
   readonly revision: string | null;
+  /** Where the detector looks (`camera.region`); absent: the whole view. */
+  readonly region?: {
+    readonly setting: RegionSetting;
+    readonly margin: number;
+    readonly inputAspect: number | null;
+  };
 }
 
 export interface Health {

@@ -395,6 +395,7 @@ async function renderSetup(body: HTMLElement): Promise<void> {
     renderForms();
   });
   editor.anchor = anchor;
+  editor.region = geometry.body.region;
   const stage = h("div", { class: "stage" }, image, editor.svg);
   const anchorNames: [Anchor, StringKey][] = [
     ["bottom-center", "anchorBottom"],

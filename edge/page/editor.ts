@@ -1,4 +1,5 @@
-import type { Anchor, LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
+import { detectionView, isWholeView } from "../domain/view.ts";
+import type { Anchor, GeometryAnswer, LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
 import { t } from "./strings.ts";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -45,6 +46,8 @@ export class GeometryEditor {
   selection: Selection = null;
   /** The point of each box that is counted: drawn as a dot on the live boxes. */
   anchor: Anchor = "bottom-center";
+  /** `camera.region`: drawn as the rectangle the detector looks at, following the lines as they move. */
+  region: GeometryAnswer["region"];
 
   constructor(
     private lines: LineDraft[],
@@ -183,6 +186,7 @@ export class GeometryEditor {
     const g = this.shapes;
     g.replaceChildren();
     const px = ([x, y]: RelPoint) => `${x * W},${y * this.height}`;
+    this.drawRegion(g);
     this.zones.forEach((z, index) => {
       const selected = this.selection?.kind === "zone" && this.selection.index === index;
       const shape = el(
@@ -216,6 +220,31 @@ export class GeometryEditor {
       for (const p of d.points)
         el("circle", { cx: p[0] * W, cy: p[1] * this.height, r: 6, class: "handle" }, g);
     }
+  }
+
+  /**
+   * Outside set-up the detector sees only this part of the view (set-up itself shows all of it):
+   * the same rule as the counter's, applied to the lines and zones as they are now on the page.
+   */
+  private drawRegion(g: SVGGElement): void {
+    const r = this.region;
+    if (!r || r.setting === "whole") return;
+    const shape = r.inputAspect ? { sceneAspect: W / this.height, inputAspect: r.inputAspect } : undefined;
+    const v = detectionView(r.setting, r.margin, { lines: this.lines, zones: this.zones }, shape);
+    if (isWholeView(v)) return;
+    el(
+      "rect",
+      {
+        x: v.x * W,
+        y: v.y * this.height,
+        width: v.width * W,
+        height: v.height * this.height,
+        class: "region",
+      },
+      g,
+    );
+    el("text", { x: v.x * W + 8, y: v.y * this.height + 28, class: "region-label" }, g).textContent =
+      t("detectionRegion");
   }
 
   private pick(e: Event, selection: Selection): void {

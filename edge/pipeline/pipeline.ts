@@ -14,7 +14,6 @@ import {
 } from "../count/zone-counter.ts";
 import type { Anchor } from "../domain/geometry.ts";
 import type { Crossing, Detection, IntervalCounts, Mode, RoadUser, ZoneEvent } from "../domain/types.ts";
-import { shapedLike, type ViewRect, viewAround, viewFromCorners, WHOLE_VIEW } from "../domain/view.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
 import { DEFAULT_MODE_OPTIONS, ModeOfTravel, type ModeOptions } from "../track/mode-of-travel.ts";
 
@@ -86,28 +85,6 @@ export function toZoneSpec(zone: RelativeZone, width: number, height: number): Z
 function toPixels(points: RelativePoints, width: number, height: number) {
   return points.map(([x, y]) => ({ x: x * width, y: y * height }));
 }
-
-/**
- * The part of the view the detector should look at (`camera.region`): all of it, the rectangle
- * around the lines and zones plus a margin, or a fixed one. Around lines, a side is never below a
- * quarter of the view (beyond 4x the scene would be magnified past what detectors are trained on)
- * and the rectangle takes the detector input's shape where the scene has room (`shape`: the whole
- * view's and the input's width / height; unknown, the region waits for it and is the whole view).
- */
-export function detectionView(
-  region: Config["camera"]["region"],
-  margin: number,
-  geometry: Pick<Geometry, "lines" | "zones">,
-  shape: { readonly sceneAspect: number; readonly inputAspect: number } | undefined,
-): ViewRect {
-  if (region === "whole") return WHOLE_VIEW;
-  if (region !== "lines") return viewFromCorners(region);
-  if (!shape) return WHOLE_VIEW;
-  const points = [...geometry.lines.flatMap((l) => l.points), ...geometry.zones.flatMap((z) => z.polygon)];
-  return shapedLike(viewAround(points, margin, MIN_VIEW_SIDE), shape.sceneAspect, shape.inputAspect);
-}
-
-const MIN_VIEW_SIDE = 0.25;
 
 /** The modes every interval reports, with zeros: the configured ones. */
 export function reportedModes(config: Config): Mode[] {
