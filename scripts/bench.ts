@@ -359,7 +359,7 @@ async function benchPipeline(): Promise<void> {
         throw new Error(`pipeline run (${h}p, ${inference}) failed with ${code}: ${out}`);
       const r = JSON.parse(line) as PipelineRunResult;
       console.log(
-        `${h}p, inference on the ${inference}: ${r.frames} frames in ${r.wallSec.toFixed(1)} s = ${(r.frames / r.wallSec).toFixed(1)} fps processed (${(r.frames / r.wallSec / bareFps).toFixed(2)}x bare), CPU ${r.cpuPercent.toFixed(0)} % of one core (node + ffmpeg), peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+        `${h}p, inference on the ${inference}: ${r.frames} frames in ${r.wallSec.toFixed(1)} s = ${(r.frames / r.wallSec).toFixed(1)} fps processed (${(r.frames / r.wallSec / bareFps).toFixed(2)}x bare; from the 30th frame to the last ${r.steadyFps.toFixed(1)} fps, ${(r.steadyFps / bareFps).toFixed(2)}x), CPU ${r.cpuPercent.toFixed(0)} % of one core (node + ffmpeg), peak RSS ${r.peakRssMb.toFixed(0)} MB`,
       );
       console.log(
         `  event loop delay p99: ${r.loopP99Ms.toFixed(1)} ms (max ${r.loopMaxMs.toFixed(1)}); after the first 30 frames p99 ${r.steadyP99Ms.toFixed(1)} ms (max ${r.steadyMaxMs.toFixed(1)})${
@@ -381,6 +381,8 @@ interface PipelineRunResult {
   loopMaxMs: number;
   steadyP99Ms: number;
   steadyMaxMs: number;
+  /** Frames per second from the 30th frame to the last: without ffmpeg's start and the shutdown. */
+  steadyFps: number;
 }
 
 /** One configuration of the pipeline section, in a child process; prints its figures as JSON. */
@@ -401,6 +403,8 @@ async function benchPipelineRun(): Promise<void> {
     },
   );
   let frames = 0;
+  let steadyFrom = 0;
+  let lastFrameAt = 0;
   // the event loop measured twice: from the start, and in the steady state after the first
   // 30 frames (the worker's start-up and the JIT compiling the frame loop are not counting)
   const steady = monitorEventLoopDelay({ resolution: 1 });
@@ -408,7 +412,11 @@ async function benchPipelineRun(): Promise<void> {
     log: createLogger("warn"),
     version: "bench",
     onFrame: () => {
-      if (++frames === 30) steady.enable();
+      lastFrameAt = performance.now();
+      if (++frames === 30) {
+        steady.enable();
+        steadyFrom = lastFrameAt;
+      }
     },
   });
   process.stdout.write("counting\n");
@@ -432,6 +440,7 @@ async function benchPipelineRun(): Promise<void> {
     loopMaxMs: loop.max / 1e6,
     steadyP99Ms: steady.percentile(99) / 1e6,
     steadyMaxMs: steady.max / 1e6,
+    steadyFps: ((frames - 30) * 1000) / (lastFrameAt - steadyFrom),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
