@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -10,12 +10,20 @@ import { ffmpegArgs } from "../edge/capture/ffmpeg.ts";
 import { FfmpegSource } from "../edge/capture/ffmpeg-source.ts";
 import type { FrameSource } from "../edge/capture/source.ts";
 import { SupervisedSource } from "../edge/capture/supervisor.ts";
+import type { Detector } from "../edge/detect/detector.ts";
 import { loadDetector } from "../edge/detect/load-detector.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../edge/domain/classes.ts";
 import { iou } from "../edge/domain/geometry.ts";
 import type { Detection, Frame } from "../edge/domain/types.ts";
-import { detectionView, shapedLike, viewAround, viewFromCorners, WHOLE_VIEW } from "../edge/domain/view.ts";
+import {
+  detectionView,
+  shapedLike,
+  type ViewRect,
+  viewAround,
+  viewFromCorners,
+  WHOLE_VIEW,
+} from "../edge/domain/view.ts";
 import type { RelativeLine } from "../edge/pipeline/pipeline.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
 import { waitFor } from "./helpers/brokers.ts";
@@ -325,3 +333,62 @@ describeWithAssets("counter run: the region follows lines and set-up", [modelPat
     }
   }, 120_000);
 });
+
+describeWithAssets(
+  "counter run on JPEG frames: the detector crops them",
+  [modelPath("yolox_nano.onnx"), dataPath("images/street.jpg")],
+  () => {
+    it("the region around the lines takes the images' shape from the first one, and every image is cropped", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "region-jpeg-"));
+      const images = join(dir, "frames");
+      mkdirSync(images);
+      for (let i = 0; i < 4; i++) copyFileSync(dataPath("images/street.jpg"), join(images, `${i}.jpg`));
+      const { config } = deviceConfig("region-jpeg", "mqtt://127.0.0.1:1", {
+        camera: { source: images, region: "lines", regionMargin: 0 },
+        model: { id: "yolox-nano", dir: MODEL_DIR },
+        lines: [
+          line([
+            [0.8, 0.1],
+            [0.8, 0.3],
+          ]),
+        ],
+        mqtt: { enabled: false },
+        api: { enabled: false },
+      });
+      const real = await loadDetector(config.model);
+      const asked: (ViewRect | undefined)[] = [];
+      // the real detector, with what the runtime asks of it written down
+      const recording: Detector = {
+        get info() {
+          return real.info;
+        },
+        get lastTimings() {
+          return real.lastTimings;
+        },
+        get maxInFlight() {
+          return real.maxInFlight;
+        },
+        submit: (pixels, scene, view) => {
+          asked.push(view);
+          return real.submit(pixels, scene, view);
+        },
+        detect: (pixels, scene, view) => real.detect(pixels, scene, view),
+        frameSizeFor: (w, h) => real.frameSizeFor(w, h),
+        captureTarget: () => real.captureTarget(),
+        release: () => real.release(),
+      };
+      const runtime = new CounterRuntime(config, {
+        log: pino({ level: "silent" }),
+        version: "test",
+        detector: recording,
+      });
+      await runtime.start();
+      await runtime.run();
+      await runtime.shutdown(0);
+      expect(asked).toHaveLength(4);
+      // the first image tells the shape before it is detected in: square images, square model input,
+      // 0.2 high around y 0.1-0.3 is widened to the minimum quarter, as wide as high
+      for (const v of asked) expect(v).toEqual({ x: 0.675, y: 0.075, width: 0.25, height: 0.25 });
+    }, 60_000);
+  },
+);
