@@ -31,6 +31,21 @@ import { deviceConfig } from "./helpers/device-config.ts";
 
 const line = (points: [number, number][]): RelativeLine => ({ name: "l", points, from: "a", to: "b" });
 
+/** A clip made by ffmpeg from one of its synthetic sources (`lavfi`). */
+function synthClip(prefix: string, source: string, seconds: number): string {
+  const clip = join(mkdtempSync(join(tmpdir(), prefix)), "clip.mp4");
+  const r = spawnSync("ffmpeg", [
+    ...["-v", "error", "-f", "lavfi", "-i", source, "-t", String(seconds)],
+    ...["-pix_fmt", "yuv420p", "-y", clip],
+  ]);
+  if (r.status !== 0) throw new Error(`ffmpeg could not make the test clip: ${r.stderr}`);
+  return clip;
+}
+
+/** An ffmpeg source's options for a file, into YOLOX-Nano's 416x416 input. */
+const fileInput = (input: string, mode: "replay" | "live") =>
+  ({ input, inputKind: "file", mode, fps: 25, width: 416, height: 416, stretch: false }) as const;
+
 describe("detection region", () => {
   it("around lines: their rectangle plus the margin, clamped to the view, each side at least a quarter", () => {
     expect(
@@ -93,13 +108,7 @@ describe("detection region", () => {
 
   it("ffmpeg crops before it scales, in whole input pixels", () => {
     const args = ffmpegArgs({
-      input: "cam.mp4",
-      inputKind: "file",
-      mode: "replay",
-      fps: 10,
-      width: 416,
-      height: 416,
-      stretch: false,
+      ...fileInput("cam.mp4", "replay"),
       view: { x: 0.5, y: 0.25, width: 0.25, height: 0.5 },
     });
     const vf = args[args.indexOf("-vf") + 1]!;
@@ -121,37 +130,18 @@ async function firstFrames(source: FrameSource, n: number): Promise<Frame[]> {
 }
 
 describe("capture cropped to the region", () => {
-  const dir = mkdtempSync(join(tmpdir(), "region-"));
-  const clip = join(dir, "halves.mp4");
+  let clip = "";
   beforeAll(() => {
     // 1280x720, black left half, white right half
-    const r = spawnSync("ffmpeg", [
-      "-v",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
+    clip = synthClip(
+      "region-",
       "color=c=black:s=1280x720:r=25,drawbox=x=640:y=0:w=640:h=720:color=white:t=fill",
-      "-t",
-      "1",
-      "-pix_fmt",
-      "yuv420p",
-      "-y",
-      clip,
-    ]);
-    if (r.status !== 0) throw new Error(`ffmpeg could not make the test clip: ${r.stderr}`);
+      1,
+    );
   });
 
   it("frames keep the whole view's size; the pixels show the region, at the detector's input size", async () => {
-    const base = {
-      input: clip,
-      inputKind: "file",
-      mode: "replay",
-      fps: 10,
-      width: 416,
-      height: 416,
-      stretch: false,
-    } as const;
+    const base = fileInput(clip, "replay");
     const [whole] = await firstFrames(new FfmpegSource(base), 1);
     const view = { x: 0.375, y: 0, width: 0.25, height: 1 };
     const [cropped] = await firstFrames(new FfmpegSource({ ...base, view }), 1);
@@ -171,13 +161,7 @@ describe("capture cropped to the region", () => {
       () => {
         starts++;
         return new FfmpegSource({
-          input: clip,
-          inputKind: "file",
-          mode: "live",
-          fps: 25,
-          width: 416,
-          height: 416,
-          stretch: false,
+          ...fileInput(clip, "live"),
           view: starts === 1 ? undefined : { x: 0.5, y: 0, width: 0.5, height: 1 },
         });
       },
@@ -271,13 +255,7 @@ describeWithAssets(
 
 describeWithAssets("counter run: the region follows lines and set-up", [modelPath("yolox_nano.onnx")], () => {
   it("a live camera is cropped around the lines, shows the whole view during set-up, and follows moved lines", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "region-run-"));
-    const clip = join(dir, "street.mp4");
-    const r = spawnSync("ffmpeg", [
-      ...["-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-t", "30"],
-      ...["-pix_fmt", "yuv420p", "-y", clip],
-    ]);
-    if (r.status !== 0) throw new Error(`ffmpeg could not make the test clip: ${r.stderr}`);
+    const clip = synthClip("region-run-", "testsrc=size=640x360:rate=25", 30);
     const right = line([
       [0.8, 0],
       [0.8, 0.4],
