@@ -1,5 +1,5 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { availableParallelism, getPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { decodeVideoFrames } from "../edge/capture/ffmpeg.ts";
@@ -86,6 +86,28 @@ describeWithAssets("inference in a worker thread", [modelPath("yolox_nano.onnx")
     const black = { kind: "rgb" as const, data: Buffer.alloc(size.width * size.height * 3), ...size };
     await expect(worker.detect(black)).resolves.toEqual([]);
   });
+
+  it.runIf(process.platform === "linux" && availableParallelism() >= 2)(
+    "with the model's threads on every core it runs below the Node thread's priority; with a core left over, not",
+    async () => {
+      // nice values of this process's threads, from the kernel (field 19 of /proc/self/task/*/stat)
+      const lowered = () =>
+        readdirSync("/proc/self/task").filter((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+          const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+          return nice > getPriority(0);
+        }).length;
+      expect(lowered()).toBe(0); // the worker of beforeAll has one thread on a 2+ core machine
+      const everyCore = await WorkerDetector.load(options({ threads: 0 }));
+      try {
+        // the worker's thread and ONNX Runtime's pool threads, created after it gave way
+        expect(lowered()).toBeGreaterThanOrEqual(availableParallelism());
+      } finally {
+        await everyCore.release();
+      }
+      expect(lowered()).toBe(0);
+    },
+  );
 
   it("a missing model is a ModelLoadError naming the file, as from the in-thread detector", async () => {
     const empty = mkdtempSync(join(tmpdir(), "no-model-"));

@@ -152,7 +152,8 @@ export const ModelSchema = Type.Object(
       minimum: 0,
       maximum: 64,
       default: 0,
-      description: "Inference threads; 0 = one per core",
+      description:
+        "Inference threads; 0 = one per core. When they take every core, the worker runs the model at a lower priority (nice +5) than the Node thread",
     }),
     graphOptimization: oneOf(["disabled", "basic", "extended", "all"], {
       default: "all",
