@@ -269,5 +269,25 @@ describe("config", () => {
     });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain("warning: lines, zones: none configured, so nothing is counted");
+    expect(r.stdout).not.toContain("detection region");
+  });
+
+  it("`counter config check` says where the detector will look", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const file = join(dir, "region.yaml");
+    writeFileSync(
+      file,
+      [
+        "device: { id: d1, location: { latitude: 1, longitude: 2 } }",
+        "camera: { source: x, region: lines, regionMargin: 0.1 }",
+        "lines: [{ name: gate, points: [[0.5, 0.1], [0.9, 0.4]], from: a, to: b }]",
+        "",
+      ].join("\n"),
+    );
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("detection region: x 0.40–1.00, y 0.00–0.50 of the view (around the lines");
   });
 });

@@ -6,6 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
 import { Redactor, redactText } from "../domain/redact.ts";
+import { viewAroundGeometry, viewFromCorners } from "../domain/view.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
 // native libraries it uses (`detect` needs no SQLite, `config check` no ONNX Runtime).
@@ -78,6 +79,14 @@ config
     process.stdout.write(
       `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
     );
+    const region = c.camera.region;
+    if (region !== "whole") {
+      const v = region === "lines" ? viewAroundGeometry(c, c.camera.regionMargin) : viewFromCorners(region);
+      const span = (a: number, b: number) => `${a.toFixed(2)}–${(a + b).toFixed(2)}`;
+      process.stdout.write(
+        `detection region: x ${span(v.x, v.width)}, y ${span(v.y, v.height)} of the view${region === "lines" ? " (around the lines and zones; widened to the model input's shape once the camera's is known)" : ""}\n`,
+      );
+    }
     const m = findModel(c.model.id);
     const lw = m && licenseWarning(m);
     if (lw) process.stderr.write(`warning: ${lw}\n`);

@@ -38,6 +38,11 @@ export type RegionSetting = "whole" | "lines" | readonly [number, number, number
 
 type Points = readonly (readonly [number, number])[];
 
+interface GeometryPoints {
+  readonly lines: readonly { readonly points: Points }[];
+  readonly zones: readonly { readonly polygon: Points }[];
+}
+
 /**
  * The part of the view the detector should look at (`camera.region`): all of it, the rectangle
  * around the lines and zones plus a margin, or a fixed one. Around lines, a side is never below a
@@ -49,17 +54,19 @@ type Points = readonly (readonly [number, number])[];
 export function detectionView(
   region: RegionSetting,
   margin: number,
-  geometry: {
-    readonly lines: readonly { readonly points: Points }[];
-    readonly zones: readonly { readonly polygon: Points }[];
-  },
+  geometry: GeometryPoints,
   shape: { readonly sceneAspect: number; readonly inputAspect: number } | undefined,
 ): ViewRect {
   if (region === "whole") return WHOLE_VIEW;
   if (region !== "lines") return viewFromCorners(region);
   if (!shape) return WHOLE_VIEW;
+  return shapedLike(viewAroundGeometry(geometry, margin), shape.sceneAspect, shape.inputAspect);
+}
+
+/** Region `lines` before it takes the input's shape: around every line and zone, plus the margin. */
+export function viewAroundGeometry(geometry: GeometryPoints, margin: number): ViewRect {
   const points = [...geometry.lines.flatMap((l) => l.points), ...geometry.zones.flatMap((z) => z.polygon)];
-  return shapedLike(viewAround(points, margin, MIN_VIEW_SIDE), shape.sceneAspect, shape.inputAspect);
+  return viewAround(points, margin, MIN_VIEW_SIDE);
 }
 
 const MIN_VIEW_SIDE = 0.25;
