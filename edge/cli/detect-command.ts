@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Value } from "@sinclair/typebox/value";
-import { ConfigError, formatPath } from "../config/load.ts";
+import { parseSection } from "../config/load.ts";
 import { type ModelConfig, ModelSchema } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
@@ -23,12 +22,7 @@ export function modelConfigFrom(o: DetectorCliOptions, overrides: Partial<ModelC
   if (o.iou !== undefined) raw.iou = Number(o.iou);
   if (o.threads !== undefined) raw.threads = Number(o.threads);
   if (o.classes !== undefined) raw.classes = o.classes.split(",").map((c) => c.trim());
-  const model = Value.Default(ModelSchema, raw);
-  const problems = [...Value.Errors(ModelSchema, model)].map(
-    (e) => `model.${formatPath(e.path)}: ${e.message}`,
-  );
-  if (problems.length > 0) throw new ConfigError("command line", problems);
-  return model as ModelConfig;
+  return parseSection(ModelSchema, raw, "model", "command line");
 }
 
 /** Loads the detector the command line describes; warnings go to stderr. */

@@ -1,6 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { Value } from "@sinclair/typebox/value";
-import { ConfigError, formatPath } from "../config/load.ts";
+import { parseSection } from "../config/load.ts";
 import { CameraSchema, type Config } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";
 import { byDirection, type CountComparison, compareCounts, runCountPipeline } from "../eval/count-eval.ts";
@@ -54,13 +53,8 @@ export function regionFrom(o: Pick<EvalCountOptions, "region" | "regionMargin">)
   if (o.region !== undefined)
     raw.region = /^[a-z]+$/i.test(o.region) ? o.region : o.region.split(",").map((v) => Number(v.trim()));
   if (o.regionMargin !== undefined) raw.regionMargin = Number(o.regionMargin);
-  const camera = Value.Default(CameraSchema, raw);
-  const problems = [...Value.Errors(CameraSchema, camera)].map(
-    (e) => `camera.${formatPath(e.path)}: ${e.message}`,
-  );
-  if (problems.length > 0) throw new ConfigError("command line", problems);
-  const c = camera as Config["camera"];
-  return { region: c.region, margin: c.regionMargin };
+  const camera = parseSection(CameraSchema, raw, "camera", "command line");
+  return { region: camera.region, margin: camera.regionMargin };
 }
 
 export interface EvalCountReport extends CountComparison {

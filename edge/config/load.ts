@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { TSchema } from "@sinclair/typebox";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { Value, ValueErrorType } from "@sinclair/typebox/value";
 import { type Document, parseDocument } from "yaml";
 import { Redactor } from "../domain/redact.ts";
@@ -28,6 +28,27 @@ export function formatPath(pointer: string): string {
     out += /^\d+$/.test(key) ? `[${key}]` : out === "" ? key : `.${key}`;
   }
   return out;
+}
+
+/**
+ * One section of a configuration given elsewhere than in a device file (command-line options, a
+ * lines file): defaults filled in, every problem named as `name` plus its path, all of them thrown
+ * together as a `ConfigError` of `source`.
+ */
+export function parseSection<T extends TSchema>(
+  schema: T,
+  raw: unknown,
+  name: string,
+  source: string,
+): Static<T> {
+  const value = Value.Default(schema, Value.Clone(raw));
+  const problems = [...Value.Errors(schema, value)].map((e) => {
+    const path = formatPath(e.path);
+    const where = path === "(root)" ? name : path.startsWith("[") ? `${name}${path}` : `${name}.${path}`;
+    return `${where}: ${e.message}`;
+  });
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return value as Static<T>;
 }
 
 interface SchemaWithExtras {

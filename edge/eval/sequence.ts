@@ -1,9 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
-import { ConfigError, formatPath } from "../config/load.ts";
+import { parseSection } from "../config/load.ts";
 import { LineSchema } from "../config/schema.ts";
 import { type CountKey, countKey } from "../domain/crossing-totals.ts";
 import type { RelativeLine } from "../pipeline/pipeline.ts";
@@ -23,12 +22,8 @@ export interface CountingSequence extends CountingSequenceVideo {
 export function readLinesFile(path: string): RelativeLine[] {
   const doc = parse(readFileSync(path, "utf8")) as { lines?: unknown } | null;
   const schema = Type.Array(LineSchema, { minItems: 1 });
-  const lines = Value.Default(schema, Value.Clone(doc?.lines ?? []));
-  const problems = [...Value.Errors(schema, lines)].map(
-    (e) => `lines${formatPath(e.path).replace(/^\(root\)/, "")}: ${e.message}`,
-  );
-  if (problems.length > 0) throw new ConfigError(path, problems);
-  return (lines as RelativeLine[]).map((l) => ({ name: l.name, points: l.points, from: l.from, to: l.to }));
+  const lines = parseSection(schema, doc?.lines ?? [], "lines", path);
+  return lines.map((l) => ({ name: l.name, points: l.points, from: l.from, to: l.to }));
 }
 
 interface TallyFile {
