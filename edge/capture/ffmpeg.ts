@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { isWholeView, type ViewRect } from "../domain/view.ts";
+import { inWholePixels, isWholeView, type ViewRect } from "../domain/view.ts";
 
 export class CaptureError extends Error {
   override readonly name = "CaptureError";
@@ -175,12 +175,7 @@ export function cropFilter(v: ViewRect): string {
 
 /** The rectangle `cropFilter` takes out of a `width` x `height` input, as it really is in whole pixels. */
 export function croppedView(v: ViewRect, width: number, height: number): ViewRect {
-  return {
-    x: Math.trunc(width * v.x) / width,
-    y: Math.trunc(height * v.y) / height,
-    width: Math.trunc(width * v.width) / width,
-    height: Math.trunc(height * v.height) / height,
-  };
+  return inWholePixels(v, width, height).view;
 }
 
 /** Where ffmpeg's `force_original_aspect_ratio=decrease` puts a `width` x `height` input in a box. */

@@ -3,6 +3,7 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { Value, ValueErrorType } from "@sinclair/typebox/value";
 import { type Document, parseDocument } from "yaml";
 import { Redactor } from "../domain/redact.ts";
+import { viewContains, viewFromCorners } from "../domain/view.ts";
 import { type Config, ConfigSchema, MIN_PUBLISHED_PERIOD_SEC } from "./schema.ts";
 
 /** A detection region smaller than this is a typo (two corners swapped into one), not a choice. */
@@ -140,10 +141,10 @@ function crossChecks(config: Config): string[] {
     );
   const region = config.camera.region;
   if (typeof region !== "string") {
-    const [x1, y1, x2, y2] = region;
-    if (Math.abs(x2 - x1) < MIN_REGION_SIDE || Math.abs(y2 - y1) < MIN_REGION_SIDE)
+    const v = viewFromCorners(region);
+    if (v.width < MIN_REGION_SIDE || v.height < MIN_REGION_SIDE)
       problems.push(
-        `camera.region: [x1, y1, x2, y2] are two opposite corners; the rectangle must be at least ${MIN_REGION_SIDE} of the frame wide and high, got ${Math.abs(x2 - x1)} x ${Math.abs(y2 - y1)}`,
+        `camera.region: [x1, y1, x2, y2] are two opposite corners; the rectangle must be at least ${MIN_REGION_SIDE} of the frame wide and high, got ${v.width} x ${v.height}`,
       );
   }
   const t = config.mqtt.tls;
@@ -234,9 +235,8 @@ export function configWarnings(config: Config): string[] {
   const region = config.camera.region;
   if (typeof region !== "string") {
     // the detector sees nothing outside the region: a line or zone there would count nothing
-    const [x1, y1, x2, y2] = region;
-    const inside = ([x, y]: readonly [number, number]) =>
-      x >= Math.min(x1, x2) && x <= Math.max(x1, x2) && y >= Math.min(y1, y2) && y <= Math.max(y1, y2);
+    const v = viewFromCorners(region);
+    const inside = (p: readonly [number, number]) => viewContains(v, p);
     config.lines.forEach((l, i) => {
       if (!l.points.every(inside))
         w.push(

@@ -1,6 +1,6 @@
 import sharp from "sharp";
 import type { FramePixels } from "../domain/types.ts";
-import { isWholeView, type ViewRect } from "../domain/view.ts";
+import { inWholePixels, isWholeView, type ViewRect } from "../domain/view.ts";
 import { computeGeometry, type InputGeometry, sameGeometry } from "./letterbox.ts";
 import type { Preprocess } from "./model-descriptor.ts";
 
@@ -85,22 +85,11 @@ export class Preprocessor {
       srcWidth = meta.width;
       srcHeight = meta.height;
       if (view && !isWholeView(view)) {
-        extract = {
-          left: Math.trunc(view.x * srcWidth),
-          top: Math.trunc(view.y * srcHeight),
-          width: Math.max(1, Math.trunc(view.width * srcWidth)),
-          height: Math.max(1, Math.trunc(view.height * srcHeight)),
-        };
-        extract.width = Math.min(extract.width, srcWidth - extract.left);
-        extract.height = Math.min(extract.height, srcHeight - extract.top);
-        shows = {
-          x: extract.left / srcWidth,
-          y: extract.top / srcHeight,
-          width: extract.width / srcWidth,
-          height: extract.height / srcHeight,
-        };
-        srcWidth = extract.width;
-        srcHeight = extract.height;
+        const { view: cut, ...rect } = inWholePixels(view, srcWidth, srcHeight);
+        extract = rect;
+        shows = cut;
+        srcWidth = rect.width;
+        srcHeight = rect.height;
       } else shows = undefined;
     }
     const fitted = computeGeometry(

@@ -98,6 +98,33 @@ export function viewAround(
   return { x: left, y: top, width, height };
 }
 
+/** Whether a relative point lies in `v` (its edges included). */
+export function viewContains(v: ViewRect, [x, y]: readonly [number, number]): boolean {
+  return x >= v.x && x <= v.x + v.width && y >= v.y && y <= v.y + v.height;
+}
+
+/**
+ * `v` in whole pixels of a `width` x `height` image, truncated as ffmpeg's crop filter does (so the
+ * capture stage and the detector cut the same pixels), and the relative rectangle that really is.
+ */
+export function inWholePixels(
+  v: ViewRect,
+  width: number,
+  height: number,
+): { left: number; top: number; width: number; height: number; view: ViewRect } {
+  const left = Math.min(width - 1, Math.trunc(width * v.x));
+  const top = Math.min(height - 1, Math.trunc(height * v.y));
+  const w = Math.min(width - left, Math.max(1, Math.trunc(width * v.width)));
+  const h = Math.min(height - top, Math.max(1, Math.trunc(height * v.height)));
+  return {
+    left,
+    top,
+    width: w,
+    height: h,
+    view: { x: left / width, y: top / height, width: w / width, height: h / height },
+  };
+}
+
 /**
  * `view` grown along its short side until it has the shape of the detector's input (`inputAspect`,
  * width / height), as far as the scene allows. Letterboxing would fill that room with padding: as
