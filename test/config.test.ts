@@ -20,6 +20,20 @@ const minimal = {
   camera: { source: "rtsp://127.0.0.1/stream" },
 };
 
+/** `counter config check` on a file written with `yaml`, as a child process. */
+function configCheck(yaml: string, env: NodeJS.ProcessEnv = process.env) {
+  const file = join(mkdtempSync(join(tmpdir(), "cfg-")), "device.yaml");
+  writeFileSync(file, yaml);
+  return checkFile(file, env);
+}
+
+function checkFile(file: string, env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
+    encoding: "utf8",
+    env,
+  });
+}
+
 function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = {}): readonly string[] {
   try {
     parseConfig(raw, "test.yaml", env);
@@ -195,25 +209,15 @@ describe("config", () => {
   });
 
   it("`counter config check` prints the problems and exits non-zero", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
-    const file = join(dir, "bad.yaml");
-    writeFileSync(
-      file,
+    const r = configCheck(
       "device: { id: d1, location: { latitude: 1, longitude: 2 } }\ncamera: { source: x }\nlines:\n  - { name: l, points: [[0, 0]] }\n",
     );
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
-      encoding: "utf8",
-    });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("lines[0].points: expected at least 2 points, got 1");
-    const ok = spawnSync(
-      process.execPath,
-      [join(REPO_ROOT, "bin/counter.js"), "config", "check", join(REPO_ROOT, "examples/device.yaml")],
-      {
-        encoding: "utf8",
-        env: { ...process.env, COUNTER_MQTT_PASSWORD: "pw" },
-      },
-    );
+    const ok = checkFile(join(REPO_ROOT, "examples/device.yaml"), {
+      ...process.env,
+      COUNTER_MQTT_PASSWORD: "pw",
+    });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain("valid");
     expect(ok.stderr).not.toContain("warning: lines, zones");
@@ -258,25 +262,16 @@ describe("config", () => {
   });
 
   it("`counter config check` warns when nothing would be counted", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
-    const file = join(dir, "empty.yaml");
-    writeFileSync(
-      file,
+    const r = configCheck(
       "device: { id: d1, location: { latitude: 1, longitude: 2 } }\ncamera: { source: x }\n",
     );
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
-      encoding: "utf8",
-    });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain("warning: lines, zones: none configured, so nothing is counted");
     expect(r.stdout).not.toContain("detection region");
   });
 
   it("`counter config check` says where the detector will look", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
-    const file = join(dir, "region.yaml");
-    writeFileSync(
-      file,
+    const r = configCheck(
       [
         "device: { id: d1, location: { latitude: 1, longitude: 2 } }",
         "camera: { source: x, region: lines, regionMargin: 0.1 }",
@@ -284,9 +279,6 @@ describe("config", () => {
         "",
       ].join("\n"),
     );
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "config", "check", file], {
-      encoding: "utf8",
-    });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("detection region: x 0.40–1.00, y 0.00–0.50 of the view (around the lines");
   });
