@@ -245,5 +245,22 @@ describeWithAssets(
       for (const row of right) expect(row.counted, `${row.direction} ${row.mode}`).toBe(row.truth);
       expect(right.some((row) => row.mode === "cyclist" && row.truth === 2)).toBe(true);
     });
+
+    it.each(["tally-highway", "tally-junction-cars-truck"])(
+      "%s, detection region around the lines: every line, direction and mode exact",
+      async (name) => {
+        // the highway's dark SUV is missed in three frames there and then detected only at 0.3-0.4
+        // until past the line: its lost track takes those weak boxes along its path; the lorry,
+        // larger at the model, is a truck
+        const r = await evaluateCounting(
+          tally(name),
+          { model: "yolox-nano", modelDir: MODEL_DIR, region: "lines" },
+          false,
+        );
+        for (const row of r.modes.rows)
+          expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
+        expect(r.modes.countingErrors + r.modes.classErrors).toBe(0);
+      },
+    );
   },
 );

@@ -142,6 +142,29 @@ describe("ByteTracker", () => {
     }
   });
 
+  it("a track missed for several frames is rescued by weak detections along its path, not by one elsewhere", () => {
+    // the highway seen through a detection region: a dark car at 0.7, missed in three frames,
+    // then seen only at 0.3-0.4 all the way across the line (20 fps)
+    const car = (i: number, score: number, dx = 0) => det("car", 540 + dx, 170 + i * 10, 80, 84, score);
+    const run = (dx: number) => {
+      const tracker = new ByteTracker();
+      for (let i = 0; i < 10; i++) tracker.update([car(i, 0.7)], i * 50);
+      for (let i = 10; i < 13; i++) expect(tracker.update([], i * 50).tracks[0]!.state).toBe("lost");
+      let u = tracker.update([car(13, 0.35, dx)], 13 * 50);
+      for (let i = 14; i < 20; i++) u = tracker.update([car(i, 0.35, dx)], i * 50);
+      return u;
+    };
+    const along = run(0);
+    expect(along.tracks).toHaveLength(1);
+    expect(along.tracks[0]!.id).toBe(1);
+    expect(along.tracks[0]!.state).toBe("confirmed");
+    expect(along.tracks[0]!.lastSeenMs).toBe(19 * 50);
+    // the same weak boxes half a car to the side overlap the prediction too little: nothing taken
+    const beside = run(50);
+    expect(beside.tracks.map((t) => t.state)).toEqual(["lost"]);
+    expect(beside.tracks[0]!.lastSeenMs).toBe(9 * 50);
+  });
+
   it("a weak box over someone found in the same frame rescues nobody (the occluder, not the lost one)", () => {
     const tracker = new ByteTracker();
     // two people side by side; the left one is hidden for a frame, then only a weak box remains,
@@ -173,6 +196,21 @@ describe("ByteTracker", () => {
     expect(t.firstSeenMs).toBe(6 * 83);
     expect(t.origin.tsMs).toBe(0);
     expect(t.origin.box).toEqual(car(0, 0.22).box);
+  });
+
+  it("a faint past is followed across several frames without a sighting, as far as it overlaps", () => {
+    // the car park through a detection region: a car at 0.2, not detected in three frames, then
+    // 0.35-0.6 (12 fps, 10 px per frame, 120 px wide: three frames apart still overlap)
+    const t = carWithScores([0.2, 0, 0, 0, 0.35, 0.37, 0.38, 0.6, 0.6, 0.6]).tracks[0]!;
+    expect(t.firstSeenMs).toBe(7 * 83);
+    expect(t.origin.tsMs).toBe(0);
+    // a sighting that the car cannot have made (as far back as the car is wide) is not its past
+    const far = new ByteTracker();
+    far.update([det("car", 300 + 130, 200, 120, 80, 0.2)], 0);
+    far.update([], 83);
+    far.update([], 2 * 83);
+    const u = far.update([car(3, 0.8)], 3 * 83);
+    expect(u.tracks[0]!.origin.tsMs).toBe(3 * 83);
   });
 
   it("a tentative track that dies gives its sightings back to the track that follows", () => {

@@ -166,14 +166,14 @@ export class ByteTracker {
   private readonly edgeIou: number[] = [];
   private parent = new Int32Array(128);
   private readonly rootEdges = new Map<number, number>();
-  private readonly lostOneFrame: TrackImpl[] = [];
+  private readonly lostBefore: TrackImpl[] = [];
   private readonly groups = new Map<number, { t: number; d: number; iou: number }[]>();
   private readonly faint: FaintSightings;
 
   constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {
     // a faint past is followed as far back as a lost track is kept, with the low-score association's
-    // overlap, across single missed frames as in step 2b
-    this.faint = new FaintSightings(options.lostBufferSec * 1000, options.lowMatchIou, 1);
+    // overlap, across missed frames as in step 2b
+    this.faint = new FaintSightings(options.lostBufferSec * 1000, options.lowMatchIou);
   }
 
   /** Number of tracks currently held (tentative, confirmed and lost). */
@@ -214,25 +214,27 @@ export class ByteTracker {
     });
     // 2. tracks seen in the previous frame and still unmatched, against low-score detections
     // (a track still "confirmed" and unmatched here was not lost before this frame)
-    const lostOneFrame = this.lostOneFrame;
-    lostOneFrame.length = 0;
+    const lostBefore = this.lostBefore;
+    lostBefore.length = 0;
     let remaining = 0;
     for (const t of candidates) {
       if (t.matchedInFrame === frame) continue;
       if (t.state === "confirmed") candidates[remaining++] = t;
-      else if (frame - t.matchedInFrame === 2) lostOneFrame.push(t);
+      else lostBefore.push(t);
     }
     candidates.length = remaining;
     this.associate(candidates, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
       t.correct(d, tsMs);
       t.matchedInFrame = frame;
     });
-    // 2b. a track missed in one frame only, against the low-score detections nobody took, with the
-    // same strict overlap: an object fading in the detector's eyes for a moment (a dark car against
-    // the road) keeps its track instead of waiting for a confident detection that may not come. A
-    // weak box that overlaps a road user found in this frame is a fragment of that one (in a crowd,
-    // the occluder), not the lost one: it rescues nothing.
-    if (lostOneFrame.length > 0) {
+    // 2b. lost tracks against the low-score detections nobody took, with the same strict overlap
+    // with where each track should be now: an object fading in the detector's eyes (a dark car
+    // against the road, missed for a few frames and then seen only weakly) keeps its track instead
+    // of waiting for a confident detection that may not come. The overlap is the bound: the longer
+    // a track is lost, the less its prediction lies on anything. A weak box that overlaps a road
+    // user found in this frame is a fragment of that one (in a crowd, the occluder), not the lost
+    // one: it rescues nothing.
+    if (lostBefore.length > 0) {
       for (let di = 0; di < low.length; di++) {
         if (this.usedLow[di]) continue;
         const box = (low[di] as Detection).box;
@@ -243,7 +245,7 @@ export class ByteTracker {
           }
       }
     }
-    this.associate(lostOneFrame, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
+    this.associate(lostBefore, low, this.usedLow, o.lowMatchIou, 0, (t, d) => {
       t.correct(d, tsMs);
       t.state = "confirmed";
       t.matchedInFrame = frame;
@@ -289,7 +291,7 @@ export class ByteTracker {
       this.active.push(t);
     }
     // this frame's sightings that no established track took: held by the tentative track that took
-    // them (given back if it dies), or free unless they are a fragment of a road user matched here
+    // them (given back if it dies), by the road user matched here that they are a fragment of, or free
     this.faint.beginFrame(tsMs);
     for (let i = 0; i < high.length; i++) {
       const d = high[i] as Detection;
@@ -304,15 +306,19 @@ export class ByteTracker {
     return { tsMs, tracks: this.outTracks, removed: this.outRemoved };
   }
 
+  /** Records an untaken detection: free, or held by the road user it is a fragment of. */
   private recordFaint(d: Detection, frame: number, fragmentIou: number): void {
+    let holder = 0;
     for (const t of this.active)
       if (
         t.matchedInFrame === frame &&
         t.hits >= this.options.minHits &&
         bufferedIou(t.box, d.box, 0) >= fragmentIou
-      )
-        return;
-    this.faint.add(d.box, familyOf(d.label), 0);
+      ) {
+        holder = t.id;
+        break;
+      }
+    this.faint.add(d.box, familyOf(d.label), holder);
   }
 
   /**

@@ -25,13 +25,13 @@ export class FaintSightings {
 
   /**
    * @param windowMs how far back a trace may reach
-   * @param minIou overlap needed between consecutive sightings of one object
-   * @param maxGapFrames frames in a row without a sighting that a trace may bridge
+   * @param minIou overlap needed between consecutive sightings of one object; frames without one
+   *   are bridged (a faint object is not detected in every frame), and the overlap bounds the
+   *   bridge: the longer the gap, the farther a moving object has gone from its last sighting
    */
   constructor(
     private readonly windowMs: number,
     private readonly minIou: number,
-    private readonly maxGapFrames: number,
     capacityFrames = 128,
   ) {
     this.slots = Array.from({ length: capacityFrames }, () => ({
@@ -77,14 +77,15 @@ export class FaintSightings {
 
   /**
    * The earliest sighting that leads, frame by frame, to `box` (seen at `tsMs`, after the frames
-   * recorded so far): each step back the best-overlapping free sighting of the same family. The
+   * recorded so far): each step back the best-overlapping sighting of the same family, frames
+   * without one skipped; where that sighting is held by a track, the past there is that track's and
+   * the trace ends. The
    * sightings used are then held by `trackId`, so two tracks never share a past. Undefined when
    * nothing leads there.
    */
   traceBack(box: Box, family: string, tsMs: number, trackId: number): Sighting | undefined {
     let current: Box = box;
     let found: Sighting | undefined;
-    let gap = 0;
     for (let back = 0; back < this.filled; back++) {
       const slot = this.slots[(this.newest - back + this.slots.length) % this.slots.length] as Slot;
       // too old, or from before the clock went back (a replay started over): not this object's past
@@ -92,7 +93,7 @@ export class FaintSightings {
       let best = -1;
       let bestIou = this.minIou;
       for (let i = 0; i < slot.count; i++) {
-        if (slot.heldBy[i] !== 0 || slot.families[i] !== family) continue;
+        if (slot.families[i] !== family) continue;
         const candidate = boxAt(slot.boxes, i);
         const iou = bufferedIou(current, candidate, 0);
         if (iou >= bestIou) {
@@ -100,11 +101,8 @@ export class FaintSightings {
           bestIou = iou;
         }
       }
-      if (best < 0) {
-        if (++gap > this.maxGapFrames) break;
-        continue;
-      }
-      gap = 0;
+      if (best < 0) continue;
+      if (slot.heldBy[best] !== 0) break;
       slot.heldBy[best] = trackId;
       current = boxAt(slot.boxes, best);
       found = { box: current, tsMs: slot.tsMs };
