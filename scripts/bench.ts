@@ -240,7 +240,9 @@ function benchConfig(
   return parseConfig(
     {
       device: { id, location: { latitude: 0, longitude: 0 } },
-      camera,
+      // the whole view is scaled to the model's input, as for the figures measured before the
+      // detection region around the lines became the default (a crop leaves ffmpeg less to scale)
+      camera: { region: "whole", ...camera },
       model: { id: "yolox-nano", dir: MODEL_DIR, threads },
       lines: [
         {

@@ -247,7 +247,7 @@ describe("config", () => {
       to: "b",
     };
     const region = (r: unknown) => ({ ...minimal, camera: { source: "x", region: r }, lines: [gate] });
-    expect(parseConfig(minimal, "t.yaml", {}).camera.region).toBe("whole");
+    expect(parseConfig(minimal, "t.yaml", {}).camera.region).toBe("lines");
     expect(parseConfig(region([0.6, 0, 1, 0.5]), "t.yaml", {}).camera.region).toEqual([0.6, 0, 1, 0.5]);
     expect(problemsOf(region([0.5, 0, 0.52, 0.5]))).toEqual([
       expect.stringMatching(/^camera\.region: .*at least 0\.05 of the frame wide and high/),

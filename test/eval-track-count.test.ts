@@ -212,26 +212,32 @@ describeWithAssets(
     );
 
     it("tally-highway: all 11 cars, the dark ones that fade to weak detections at the line too", async () => {
+      // around the line, a dark SUV is missed in three frames and then detected only at 0.3-0.4
+      // until past the line: its lost track takes those weak boxes along its path
       const r = await run("tally-highway");
       for (const row of r.modes.rows)
         expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
       expect(r.modes.groups.car).toMatchObject({ counted: 11, truth: 11 });
     });
 
-    it("tally-junction-cars-truck: the lorry is one vehicle, counted once", async () => {
+    it("tally-junction-cars-truck: the lorry is one vehicle, counted once, as a truck", async () => {
+      // the region around the lines makes it larger at the model: over the whole view, shrunk,
+      // YOLOX-Nano sees its cab as a car for most of the track
       const r = await run("tally-junction-cars-truck");
-      // YOLOX-Nano calls the lorry a car while it is small: a class error, documented; one count
-      expect(r.modes.groups["vehicle total"]).toMatchObject({ counted: 1, truth: 1 });
-      expect(r.modes.countingErrors).toBe(0);
+      for (const row of r.modes.rows)
+        expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
+      expect(r.modes.groups["truck/bus"]).toMatchObject({ counted: 1, truth: 1 });
+      expect(r.modes.countingErrors + r.modes.classErrors).toBe(0);
     });
 
     it("car park from above: both cars, the one that fades in over the line too", async () => {
       // the white car is detected at 0.2-0.5 while it crosses the left line and only then starts a
-      // track: it is counted because the track starts where its faint sightings lead
+      // track: it is counted because the track starts where its faint sightings lead (around the
+      // lines with a gap of three frames between them)
       const r = await run("intel-person-bicycle-car");
       expect(r.modes.groups.car).toMatchObject({ counted: 2, truth: 2 });
       expect(r.modes.groups.pedestrian).toMatchObject({ counted: 1, truth: 1 });
-      // the far cyclists (~30 px) are not seen by YOLOX-Nano at 416 over the whole view
+      // the far cyclists (~30 px) are not seen by YOLOX-Nano at 416 around both lines (x 0.2-0.8)
     });
 
     it("car park, detection region around the right line: the far cyclists are counted", async () => {
@@ -245,22 +251,5 @@ describeWithAssets(
       for (const row of right) expect(row.counted, `${row.direction} ${row.mode}`).toBe(row.truth);
       expect(right.some((row) => row.mode === "cyclist" && row.truth === 2)).toBe(true);
     });
-
-    it.each(["tally-highway", "tally-junction-cars-truck"])(
-      "%s, detection region around the lines: every line, direction and mode exact",
-      async (name) => {
-        // the highway's dark SUV is missed in three frames there and then detected only at 0.3-0.4
-        // until past the line: its lost track takes those weak boxes along its path; the lorry,
-        // larger at the model, is a truck
-        const r = await evaluateCounting(
-          tally(name),
-          { model: "yolox-nano", modelDir: MODEL_DIR, region: "lines" },
-          false,
-        );
-        for (const row of r.modes.rows)
-          expect(row.counted, `${row.line} ${row.direction} ${row.mode}`).toBe(row.truth);
-        expect(r.modes.countingErrors + r.modes.classErrors).toBe(0);
-      },
-    );
   },
 );

@@ -205,8 +205,13 @@ export class CounterRuntime {
       captureLog.info({ kind: opened.kind, replay: opened.replay }, "camera opened");
       if (this.config.camera.region === "lines" && opened.kind === "ffmpeg-file" && opened.replay) {
         // a recording is read once: its shape is needed before the first frame, not learnt from it
-        const video = probeVideo(this.config.camera.source);
-        this.sceneAspect = video.width / video.height;
+        try {
+          const video = probeVideo(this.config.camera.source);
+          this.sceneAspect = video.width / video.height;
+        } catch (err) {
+          // unreadable: the capture fails on it next and says why, as without a region
+          captureLog.warn({ err: (err as Error).message }, "the recording's size is unknown: whole view");
+        }
       }
     }
     this.view = this.wantedView();

@@ -6,7 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
 import { Redactor, redactText } from "../domain/redact.ts";
-import { viewAroundGeometry, viewFromCorners } from "../domain/view.ts";
+import { isWholeView, viewAroundGeometry, viewFromCorners, WHOLE_VIEW } from "../domain/view.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
 // native libraries it uses (`detect` needs no SQLite, `config check` no ONNX Runtime).
@@ -80,8 +80,13 @@ config
       `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
     );
     const region = c.camera.region;
-    if (region !== "whole") {
-      const v = region === "lines" ? viewAroundGeometry(c, c.camera.regionMargin) : viewFromCorners(region);
+    const v =
+      region === "whole"
+        ? WHOLE_VIEW
+        : region === "lines"
+          ? viewAroundGeometry(c, c.camera.regionMargin)
+          : viewFromCorners(region);
+    if (!isWholeView(v)) {
       const span = (a: number, b: number) => `${a.toFixed(2)}–${(a + b).toFixed(2)}`;
       process.stdout.write(
         `detection region: x ${span(v.x, v.width)}, y ${span(v.y, v.height)} of the view${region === "lines" ? " (around the lines and zones; widened to the model input's shape once the camera's is known)" : ""}\n`,

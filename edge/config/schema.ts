@@ -105,9 +105,9 @@ export const CameraSchema = Type.Object(
         ),
       ],
       {
-        default: "whole",
+        default: "lines",
         description:
-          "The part of the view the detector looks at. whole: all of it; lines: the rectangle around the lines and zones (plus regionMargin), cropped before scaling to the model's input so far road users get more pixels; or [x1, y1, x2, y2]. ffmpeg sources (files, RTSP, USB) and JPEG sources; set-up mode always shows the whole view",
+          "The part of the view the detector looks at. lines (default): the rectangle around the lines and zones (plus regionMargin), cropped before scaling to the model's input so far road users get more pixels (the whole view when they span it or there are none); whole: all of it; or [x1, y1, x2, y2]. ffmpeg sources (files, RTSP, USB) and JPEG sources; set-up mode always shows the whole view",
       },
     ),
     regionMargin: Type.Number({
