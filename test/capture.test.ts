@@ -2,12 +2,13 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { getEventListeners } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FolderSource, MjpegHttpSource } from "../edge/capture/encoded-sources.ts";
-import { CaptureError, requireBinary } from "../edge/capture/ffmpeg.ts";
+import { CaptureError, probeVideoAsync, requireBinary } from "../edge/capture/ffmpeg.ts";
 import { FfmpegSource } from "../edge/capture/ffmpeg-source.ts";
 import { JpegStreamSplitter, jpegSize } from "../edge/capture/jpeg.ts";
 import { LatestSlot } from "../edge/capture/latest.ts";
@@ -174,6 +175,33 @@ describe.runIf(gstAvailable || process.env.CI === "true")("RTSP camera that goes
     });
     return p;
   }
+
+  it("the picture's size is read from the stream before capturing; a camera that never answers is an error in time, without its password", async () => {
+    const port = await freePort();
+    await rtspServer(port);
+    expect(await probeVideoAsync(`rtsp://127.0.0.1:${port}/test`, true, 10_000)).toMatchObject({
+      width: 320,
+      height: 240,
+    });
+    // accepts the connection and says nothing, like a camera that hangs
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((s) => sockets.push(s));
+    const silentPort = await freePort();
+    await new Promise<void>((r) => silent.listen(silentPort, "127.0.0.1", r));
+    try {
+      const url = `rtsp://admin:pr0be-s3cret@127.0.0.1:${silentPort}/stream1`;
+      const error = await probeVideoAsync(url, true, 1500).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error).toBeInstanceOf(CaptureError);
+      expect(error?.message).toMatch(/no answer within 2 s/);
+      expect(error?.message).not.toContain("pr0be-s3cret");
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
 
   it("reconnects after the server is killed and restarted; frames resume and the downtime is reported", async () => {
     const port = await freePort();

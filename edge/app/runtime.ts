@@ -1,5 +1,5 @@
 import type { ApiSource, DetectionRegionInfo } from "../api/server.ts";
-import { probeVideo } from "../capture/ffmpeg.ts";
+import { probeVideoAsync } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import { type GeometryEdit, geometryRevision, saveGeometry } from "../config/edit.ts";
@@ -203,14 +203,23 @@ export class CounterRuntime {
       this.replay = opened.replay;
       if (cropsWhileCapturing(opened.kind)) this.restartCapture = () => opened.source.restart();
       captureLog.info({ kind: opened.kind, replay: opened.replay }, "camera opened");
-      if (this.config.camera.region === "lines" && opened.kind === "ffmpeg-file" && opened.replay) {
-        // a recording is read once: its shape is needed before the first frame, not learnt from it
+      if (
+        this.config.camera.region === "lines" &&
+        (opened.kind === "ffmpeg-file" || opened.kind === "ffmpeg-stream")
+      ) {
+        // the crop around the lines takes the picture's shape: read before the first frame, it saves
+        // a live stream the restart after it, and a recording (read once) needs it
         try {
-          const video = probeVideo(this.config.camera.source);
-          this.sceneAspect = video.width / video.height;
+          const { width, height } = await probeVideoAsync(
+            this.config.camera.source,
+            opened.kind === "ffmpeg-stream",
+            this.config.camera.stallTimeoutSec * 1000,
+          );
+          this.sceneAspect = width / height;
         } catch (err) {
-          // unreadable: the capture fails on it next and says why, as without a region
-          captureLog.warn({ err: (err as Error).message }, "the recording's size is unknown: whole view");
+          // the capture fails on it next and says why; a live camera's shape is then learnt from
+          // its first frame
+          captureLog.warn({ err: (err as Error).message }, "the picture's size is not known yet");
         }
       }
     }

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { Redactor, secretsIn } from "../domain/redact.ts";
 import { inWholePixels, isWholeView, type ViewRect } from "../domain/view.ts";
 
 export class CaptureError extends Error {
@@ -28,33 +29,73 @@ export interface VideoInfo {
   readonly fps: number;
 }
 
-export function probeVideo(path: string): VideoInfo {
-  requireBinary("ffprobe");
-  const r = spawnSync(
-    "ffprobe",
-    [
-      "-v",
-      "error",
-      "-select_streams",
-      "v:0",
-      "-show_entries",
-      "stream=width,height,r_frame_rate",
-      "-of",
-      "csv=p=0",
-      path,
-    ],
-    { encoding: "utf8" },
-  );
-  const [w, h, rate] = (r.stdout ?? "").trim().split(",");
+const PROBE_ARGS = [
+  "-v",
+  "error",
+  "-select_streams",
+  "v:0",
+  "-show_entries",
+  "stream=width,height,r_frame_rate",
+];
+
+function probeResult(input: string, status: number | null, stdout: string, stderr: string): VideoInfo {
+  const [w, h, rate] = stdout.trim().split(",");
   const [num, den] = (rate ?? "").split("/").map(Number);
   const width = Number(w);
   const height = Number(h);
-  if (r.status !== 0 || !(width > 0) || !(height > 0)) {
+  if (status !== 0 || !(width > 0) || !(height > 0)) {
+    // ffprobe repeats the input URL, credentials and all
     throw new CaptureError(
-      `cannot read video ${path}: ${(r.stderr ?? "").trim().split("\n")[0] || "no video stream"}`,
+      new Redactor(secretsIn(input)).text(
+        `cannot read video ${input}: ${stderr.trim().split("\n")[0] || "no video stream"}`,
+      ),
     );
   }
   return { width, height, fps: num && den ? num / den : 0 };
+}
+
+export function probeVideo(path: string): VideoInfo {
+  requireBinary("ffprobe");
+  const r = spawnSync("ffprobe", [...PROBE_ARGS, "-of", "csv=p=0", path], { encoding: "utf8" });
+  return probeResult(path, r.status, r.stdout ?? "", r.stderr ?? "");
+}
+
+/**
+ * The picture size of a file or a camera stream (RTSP, HTTP), without blocking the Node thread; a
+ * stream that says nothing within `timeoutMs` is an error.
+ */
+export function probeVideoAsync(input: string, stream: boolean, timeoutMs: number): Promise<VideoInfo> {
+  requireBinary("ffprobe");
+  const args = [...PROBE_ARGS];
+  if (stream && /^rtsps?:/i.test(input)) args.push("-rtsp_transport", "tcp");
+  args.push("-of", "csv=p=0", input);
+  return new Promise((resolve, reject) => {
+    const child = spawn("ffprobe", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      stderr += s;
+    });
+    const timer = setTimeout(() => {
+      stderr = `no answer within ${Math.round(timeoutMs / 1000)} s`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(new CaptureError(`cannot start ffprobe: ${err.message}`));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      try {
+        resolve(probeResult(input, code, stdout, stderr));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }
 
 /**
