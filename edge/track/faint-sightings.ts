@@ -79,9 +79,8 @@ export class FaintSightings {
    * The earliest sighting that leads, frame by frame, to `box` (seen at `tsMs`, after the frames
    * recorded so far): each step back the best-overlapping sighting of the same family, frames
    * without one skipped; where that sighting is held by a track, the past there is that track's and
-   * the trace ends. The
-   * sightings used are then held by `trackId`, so two tracks never share a past. Undefined when
-   * nothing leads there.
+   * the trace ends. The sightings used are then held by `trackId`, so two tracks never share a
+   * past. Undefined when nothing leads there.
    */
   traceBack(box: Box, family: string, tsMs: number, trackId: number): Sighting | undefined {
     let current: Box = box;
