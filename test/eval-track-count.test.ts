@@ -235,6 +235,7 @@ describeWithAssets(
       // track: it is counted because the track starts where its faint sightings lead (around the
       // lines with a gap of three frames between them)
       const r = await run("intel-person-bicycle-car");
+      expect(r.region).toBe("lines (margin 0.1)"); // camera.region's default, as a device counts
       expect(r.modes.groups.car).toMatchObject({ counted: 2, truth: 2 });
       expect(r.modes.groups.pedestrian).toMatchObject({ counted: 1, truth: 1 });
       // the far cyclists (~30 px) are not seen by YOLOX-Nano at 416 around both lines (x 0.2-0.8)
@@ -247,6 +248,7 @@ describeWithAssets(
         { model: "yolox-nano", modelDir: MODEL_DIR, region: "0.6,0,1,0.5" },
         false,
       );
+      expect(r.region).toBe("0.6,0,1,0.5");
       const right = r.modes.rows.filter((row) => row.line === "right");
       for (const row of right) expect(row.counted, `${row.direction} ${row.mode}`).toBe(row.truth);
       expect(right.some((row) => row.mode === "cyclist" && row.truth === 2)).toBe(true);

@@ -61,6 +61,8 @@ export interface EvalCountReport extends CountComparison {
   readonly sequence: string;
   readonly kind: "mot" | "tally";
   readonly model: string;
+  /** Where the detector looked (`camera.region`, and its margin for `lines`). */
+  readonly region: string;
   readonly frames: number;
   readonly countsByMode: Record<string, number>;
   /** Per line × direction × mode, per mode group, and class errors told apart from counting errors. */
@@ -78,9 +80,10 @@ export async function evaluateCounting(
   const seq = readCountingSequence(seqDir, o.lines ? readLinesFile(o.lines) : undefined);
   const detector = loaded ?? (await loadCliDetector(o));
   const bar = showProgress ? progressBar(seq.name, " frames") : undefined;
+  const region = regionFrom(o);
   try {
     const run = await runCountPipeline(seq, detector, {
-      region: regionFrom(o),
+      region,
       onFrame: (i, total) => {
         if (i === 1) bar?.start(total, 0);
         bar?.update(i);
@@ -102,6 +105,7 @@ export async function evaluateCounting(
       sequence: seqDir,
       kind: seq.kind,
       model: detector.info.id,
+      region: describeRegion(region),
       frames: run.frames,
       countsByMode,
       modes: scoreModes(run.counted, seq.truth),
@@ -113,9 +117,14 @@ export async function evaluateCounting(
   }
 }
 
+function describeRegion(r: ReturnType<typeof regionFrom>): string {
+  if (r.region === "lines") return `lines (margin ${r.margin})`;
+  return r.region === "whole" ? "whole" : r.region.join(",");
+}
+
 export function formatCountTable(r: EvalCountReport): string {
   const out = [
-    `${r.sequence}: model ${r.model}, ${r.frames} frames`,
+    `${r.sequence}: model ${r.model}, detection region ${r.region}, ${r.frames} frames`,
     "line    direction          counted   true  accuracy",
   ];
   for (const row of r.rows) {
@@ -191,8 +200,9 @@ export async function runEvalCount(dir: string, o: EvalCountOptions): Promise<nu
     await detector.release();
   }
   const table = formatSummaryTable(reports);
+  const heading = `model ${detector.info.id}, detection region ${describeRegion(regionFrom(o))}`;
   if (o.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
-  else process.stdout.write(`\nmodel ${detector.info.id}\n${table}`);
-  if (o.write) writeFileSync(o.write, `model ${detector.info.id}\n\n${table}`);
+  else process.stdout.write(`\n${heading}\n${table}`);
+  if (o.write) writeFileSync(o.write, `${heading}\n\n${table}`);
   return 0;
 }
