@@ -1,15 +1,15 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { getEventListeners } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { getPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FolderSource, MjpegHttpSource } from "../edge/capture/encoded-sources.ts";
 import { CaptureError, probeVideoAsync, requireBinary } from "../edge/capture/ffmpeg.ts";
-import { FfmpegSource } from "../edge/capture/ffmpeg-source.ts";
+import { DECODER_NICE, FfmpegSource } from "../edge/capture/ffmpeg-source.ts";
 import { JpegStreamSplitter, jpegSize } from "../edge/capture/jpeg.ts";
 import { LatestSlot } from "../edge/capture/latest.ts";
 import { openCamera } from "../edge/capture/open.ts";
@@ -112,6 +112,38 @@ describe("ffmpeg source", () => {
     // frames are handed out in a handful of recycled buffers, however many were decoded and dropped
     expect(frames.length).toBeGreaterThan(12);
     expect(buffers.size).toBeLessThanOrEqual(12);
+  });
+
+  it("ffmpeg decodes at a lower priority than the counter, in every thread", async () => {
+    const src = new FfmpegSource({ ...options, input: clip, inputKind: "file", mode: "live" });
+    const ac = new AbortController();
+    const niceOf = (path: string) => {
+      const stat = readFileSync(path, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    };
+    // ffmpeg processes started by this one, read while frames flow (decoding threads exist then)
+    const ffmpegThreads = () =>
+      readdirSync("/proc")
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            return ppid === process.pid && stat.includes("(ffmpeg)");
+          } catch {
+            return false; // gone meanwhile
+          }
+        })
+        .flatMap((pid) => readdirSync(`/proc/${pid}/task`).map((tid) => `/proc/${pid}/task/${tid}/stat`));
+    let threads: number[] = [];
+    for await (const f of src.frames(ac.signal)) {
+      if (f.seq >= 5) {
+        threads = ffmpegThreads().map(niceOf);
+        ac.abort();
+      }
+    }
+    expect(threads.length).toBeGreaterThan(0);
+    for (const nice of threads) expect(nice).toBe(Math.min(19, getPriority(0) + DECODER_NICE));
   });
 
   it("reads a live stream from a pipe (ffmpeg testsrc written into a FIFO)", async () => {

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { getPriority, setPriority } from "node:os";
 import { Redactor, secretsIn } from "../domain/redact.ts";
 import type { Frame } from "../domain/types.ts";
 import { isWholeView, type ViewRect } from "../domain/view.ts";
@@ -43,6 +44,7 @@ export class FfmpegSource implements FrameSource {
     const o = this.options;
     this.stats.set("starting");
     const child = spawn("ffmpeg", ffmpegArgs(o), { stdio: ["ignore", "pipe", "pipe"] });
+    giveWay(child.pid);
     let stderr = "";
     let info: ReturnType<typeof parseFfmpegInfo>;
     let frameBytes = 0;
@@ -226,4 +228,21 @@ function expectedFrames(stderr: string, fps: number | undefined): number | undef
   if (!m || !fps) return undefined;
   const sec = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
   return sec > 0 ? sec * fps : undefined;
+}
+
+/** How far ffmpeg's priority is below the counter's (nice steps). */
+export const DECODER_NICE = 5;
+
+/**
+ * Decoding is bulk work that the frame buffers absorb; the Node thread (camera pipe, API, MQTT
+ * keep-alives, the interval clock) and the model go first when they share a core with it.
+ * Measured in docs/performance.md. A process that is already gone keeps nothing to lower.
+ */
+function giveWay(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    setPriority(pid, Math.min(19, getPriority(0) + DECODER_NICE));
+  } catch {
+    // ffmpeg failed to start or already exited: its own error is reported where it is read
+  }
 }
