@@ -29,15 +29,6 @@ export interface VideoInfo {
   readonly fps: number;
 }
 
-const PROBE_ARGS = [
-  "-v",
-  "error",
-  "-select_streams",
-  "v:0",
-  "-show_entries",
-  "stream=width,height,r_frame_rate",
-];
-
 function probeResult(input: string, status: number | null, stdout: string, stderr: string): VideoInfo {
   const [w, h, rate] = stdout.trim().split(",");
   const [num, den] = (rate ?? "").split("/").map(Number);
@@ -54,19 +45,13 @@ function probeResult(input: string, status: number | null, stdout: string, stder
   return { width, height, fps: num && den ? num / den : 0 };
 }
 
-export function probeVideo(path: string): VideoInfo {
-  requireBinary("ffprobe");
-  const r = spawnSync("ffprobe", [...PROBE_ARGS, "-of", "csv=p=0", path], { encoding: "utf8" });
-  return probeResult(path, r.status, r.stdout ?? "", r.stderr ?? "");
-}
-
 /**
  * The picture size of a file or a camera stream (RTSP, HTTP), without blocking the Node thread; a
  * stream that says nothing within `timeoutMs` is an error.
  */
 export function probeVideoAsync(input: string, stream: boolean, timeoutMs: number): Promise<VideoInfo> {
   requireBinary("ffprobe");
-  const args = [...PROBE_ARGS];
+  const args = ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,r_frame_rate"];
   if (stream && /^rtsps?:/i.test(input)) args.push("-rtsp_transport", "tcp");
   args.push("-of", "csv=p=0", input);
   return new Promise((resolve, reject) => {

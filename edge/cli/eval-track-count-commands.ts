@@ -200,7 +200,7 @@ export async function runEvalCount(dir: string, o: EvalCountOptions): Promise<nu
     await detector.release();
   }
   const table = formatSummaryTable(reports);
-  const heading = `model ${detector.info.id}, detection region ${describeRegion(regionFrom(o))}`;
+  const heading = `model ${detector.info.id}, detection region ${reports[0]?.region}`;
   if (o.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   else process.stdout.write(`\n${heading}\n${table}`);
   if (o.write) writeFileSync(o.write, `${heading}\n\n${table}`);
