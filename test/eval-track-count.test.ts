@@ -156,6 +156,10 @@ describeWithAssets(
       for (const row of r.rows.filter((x) => x.truth >= 10))
         expect(row.accuracy, `${row.line} ${row.direction}`).toBeGreaterThanOrEqual(0.9);
       expect(Object.keys(r.countsByMode)).toEqual(["pedestrian"]);
+      // the bottom edges the lines are crossed by sit on the true feet, also where people hide each other's
+      const feet = r.feet ?? { matched: 0, off: 0 };
+      expect(feet.matched).toBeGreaterThan(3000);
+      expect(feet.off / feet.matched).toBeLessThan(0.02);
     });
   },
 );

@@ -1,9 +1,12 @@
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseSection } from "../config/load.ts";
 import { CameraSchema, type Config } from "../config/schema.ts";
 import type { Detector } from "../detect/detector.ts";
 import { byDirection, type CountComparison, compareCounts, runCountPipeline } from "../eval/count-eval.ts";
+import { FEET_TOLERANCE, FeetAccumulator, type FeetScore } from "../eval/feet-score.ts";
 import { type GroupScore, type ModeScores, scoreModes } from "../eval/mode-score.ts";
+import { readGroundTruth } from "../eval/mot.ts";
 import { findCountingSequences, readCountingSequence, readLinesFile } from "../eval/sequence.ts";
 import { evaluateTracker } from "../eval/track-eval.ts";
 import { type DetectorCliOptions, loadCliDetector } from "./detect-command.ts";
@@ -68,6 +71,8 @@ export interface EvalCountReport extends CountComparison {
   /** Per line × direction × mode, per mode group, and class errors told apart from counting errors. */
   readonly modes: ModeScores;
   readonly msPerFrame: { readonly detect: number; readonly trackAndCount: number };
+  /** Where the counted boxes put people's feet, against the ground-truth boxes (MOTChallenge sequences). */
+  readonly feet?: FeetScore;
 }
 
 /** Runs the counter on one sequence and scores it per line and direction and per mode. */
@@ -81,9 +86,15 @@ export async function evaluateCounting(
   const detector = loaded ?? (await loadCliDetector(o));
   const bar = showProgress ? progressBar(seq.name, " frames") : undefined;
   const region = regionFrom(o);
+  const truthBoxes = seq.kind === "mot" ? readGroundTruth(join(seqDir, "gt", "gt.txt")) : undefined;
+  const feet = truthBoxes ? new FeetAccumulator() : undefined;
   try {
     const run = await runCountPipeline(seq, detector, {
       region,
+      onStep:
+        feet && truthBoxes
+          ? (frame, result) => feet.add(result.users, truthBoxes.get(frame) ?? [])
+          : undefined,
       onFrame: (i, total) => {
         if (i === 1) bar?.start(total, 0);
         bar?.update(i);
@@ -110,6 +121,7 @@ export async function evaluateCounting(
       countsByMode,
       modes: scoreModes(run.counted, seq.truth),
       msPerFrame: run.msPerFrame,
+      ...(feet ? { feet: feet.result() } : {}),
     };
   } finally {
     bar?.stop();
@@ -142,6 +154,10 @@ export function formatCountTable(r: EvalCountReport): string {
       .map(([name, g]) => `${name} ${g.counted}/${g.truth}`)
       .join(", ")}; counting errors ${r.modes.countingErrors}, class errors ${r.modes.classErrors}`,
   );
+  if (r.feet)
+    out.push(
+      `feet: ${r.feet.off} of ${r.feet.matched} matched boxes off the true feet by more than ${FEET_TOLERANCE} of the height`,
+    );
   out.push(
     `ms per frame: detect ${r.msPerFrame.detect.toFixed(1)}, track + count ${r.msPerFrame.trackAndCount.toFixed(2)}`,
   );

@@ -9,6 +9,7 @@ import { anchorPoint, segmentsIntersect, sideOfPolyline } from "../domain/geomet
 import type { Detection } from "../domain/types.ts";
 import { detectionView, isWholeView, type RegionSetting, WHOLE_VIEW } from "../domain/view.ts";
 import {
+  type FrameResult,
   Pipeline,
   type PipelineOptions,
   type RelativeLine,
@@ -137,6 +138,8 @@ export async function runCountPipeline(
     /** Where the detector looks (`camera.region`): the video is cropped to it as a camera would be. */
     region?: { readonly region: RegionSetting; readonly margin: number };
     onFrame?: (i: number, total: number) => void;
+    /** Each frame's result, with the frame's number (from 1, as in MOTChallenge files). */
+    onStep?: (frame: number, result: FrameResult) => void;
   } = {},
 ): Promise<CountRun> {
   const wanted = options.region
@@ -174,6 +177,7 @@ export async function runCountPipeline(
     trackMs += performance.now() - t1;
     detectMs += t1 - t0;
     frames++;
+    options.onStep?.(frames, result);
     options.onFrame?.(frames, seq.frames);
   }
   return {

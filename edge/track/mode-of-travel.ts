@@ -1,5 +1,6 @@
 import { DEFAULT_MODE_OF, isPerson, isTwoWheeler } from "../domain/classes.ts";
 import type { Box, Mode, RoadUser, Track, TrackUpdate } from "../domain/types.ts";
+import { CutFromBelow } from "./cut-from-below.ts";
 
 export interface ModeOptions {
   /** Mode per detector label for tracks that are not fused; e.g. map car, truck and bus to "vehicle". */
@@ -59,11 +60,13 @@ function movingTogether(a: Track, b: Track): boolean {
  * Turns tracks into road users with a mode of travel. COCO detectors see a cyclist as a person plus a
  * bicycle; a person that moves with a bicycle (or motorcycle) over several frames becomes one cyclist
  * (motorcyclist) and the two-wheeler track is absorbed, never counted on its own. A parked two-wheeler
- * is not a road user. Walking a bicycle keeps the person a pedestrian.
+ * is not a road user. Walking a bicycle keeps the person a pedestrian. A person's box is handed on
+ * whole when an occluder or the picture's edge cuts it from below (`CutFromBelow`).
  */
 export class ModeOfTravel {
   private readonly states = new Map<number, UserState>();
   private readonly out: RoadUser[] = [];
+  private readonly cutFromBelow = new CutFromBelow();
 
   constructor(readonly options: ModeOptions = DEFAULT_MODE_OPTIONS) {}
 
@@ -104,9 +107,10 @@ export class ModeOfTravel {
     for (const t of u.tracks) {
       const s = this.stateOf(t);
       const user = s.user;
-      user.box = t.box;
       user.confirmed = t.state === "confirmed" || t.state === "lost";
       user.seen = t.lastSeenMs === u.tsMs;
+      // counted by where the feet are, also when an occluder or the picture's edge hides them
+      user.box = isPerson(t.category) ? this.cutFromBelow.restore(t.id, t.box, user.seen) : t.box;
       if (isTwoWheeler(t.category)) {
         // Absorbed by its rider or walker, parked, or possibly someone's bike not yet fused: not counted.
         if (
@@ -159,6 +163,7 @@ export class ModeOfTravel {
     }
     for (const other of this.states.values()) other.evidence.delete(id);
     this.states.delete(id);
+    this.cutFromBelow.forget(id);
   }
 
   /** Tracks with state held (for memory-bound tests). */

@@ -1,0 +1,121 @@
+import type { Box } from "../domain/types.ts";
+
+/**
+ * A cut shorter than this share of the person's height is not acted on: it is within a box's
+ * frame-to-frame jitter, and no smaller than the line counter's hysteresis (0.15 heights), so it
+ * cannot make a count on its own.
+ */
+const MIN_CUT = 0.15;
+/** Recent whole boxes the person's height and width are taken from (the median: one odd box is not the reference). */
+const HISTORY = 5;
+
+interface PersonShape {
+  /** Heights and widths of the last whole boxes (a ring). */
+  readonly heights: Float64Array;
+  readonly widths: Float64Array;
+  count: number;
+  next: number;
+  /** Top and bottom of the last whole box. */
+  top: number;
+  bottom: number;
+  /** The box is cut from below now; `height` is the whole height it is counted with. */
+  cut: boolean;
+  height: number;
+}
+
+/**
+ * Keeps a person's feet where they are when their box is cut from below: by an occluder (a parked
+ * car, a bench, another person) or by the picture's edge, the detector boxes the visible part, the
+ * bottom edge climbs while the person stands still, and a bottom-centre anchor would "cross" a line
+ * near them. A box counts as cut when, against the person's recent whole boxes,
+ * - it lost at least `MIN_CUT` of its height,
+ * - the loss came from below (the bottom rose, the top did not follow), and
+ * - its width did not shrink with it: moving away from the camera shrinks a box's height and width
+ *   alike (perspective), which is why a low camera's receding walker, whose head also holds still
+ *   while the feet climb, is not taken for a cut.
+ * While cut, the box keeps its top and the person's last whole height; it is whole again once its
+ * height is back within half the threshold, or its width shrinks with it (perspective).
+ */
+export class CutFromBelow {
+  private readonly shapes = new Map<number, PersonShape>();
+  private readonly sorted = new Float64Array(HISTORY);
+
+  /** The box to count a person with: the tracker's box, or its whole height when it is cut from below. */
+  restore(trackId: number, box: Box, seen: boolean): Box {
+    let s = this.shapes.get(trackId);
+    if (!s) {
+      s = {
+        heights: new Float64Array(HISTORY),
+        widths: new Float64Array(HISTORY),
+        count: 0,
+        next: 0,
+        top: 0,
+        bottom: 0,
+        cut: false,
+        height: 0,
+      };
+      this.shapes.set(trackId, s);
+    }
+    // A prediction is handed on as the tracker made it (no detection says it is cut), and is no
+    // evidence either way: the track stays cut or whole as it was.
+    if (seen) s.cut = this.isCut(s, box);
+    if (!seen || !s.cut) {
+      if (seen) this.remember(s, box);
+      return box;
+    }
+    // a new box, as the tracker's are: a consumer may hold it past the next frame (rare: only while cut)
+    return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y1 + s.height };
+  }
+
+  forget(trackId: number): void {
+    this.shapes.delete(trackId);
+  }
+
+  get size(): number {
+    return this.shapes.size;
+  }
+
+  private isCut(s: PersonShape, box: Box): boolean {
+    if (s.count === 0) return false;
+    if (!s.cut) {
+      // the common case, cheaply: not shorter than any recent whole box by the threshold
+      let tallest = 0;
+      for (let i = 0; i < s.count; i++) tallest = Math.max(tallest, s.heights[i] as number);
+      if (box.y2 - box.y1 >= tallest * (1 - MIN_CUT)) return false;
+    }
+    const height = this.median(s.heights, s.count);
+    const width = this.median(s.widths, s.count);
+    const heightKept = (box.y2 - box.y1) / height;
+    const widthKept = (box.x2 - box.x1) / width;
+    if (s.cut) {
+      // Stays cut while short for its width: the person may move behind the occluder meanwhile.
+      const threshold = MIN_CUT / 2;
+      return heightKept < 1 - threshold && heightKept < widthKept * (1 - threshold);
+    }
+    // A new cut comes from below: the bottom rose and the top did not follow (sitting down lowers the top).
+    const rise = s.bottom - box.y2;
+    const cut =
+      heightKept < 1 - MIN_CUT &&
+      heightKept < widthKept * (1 - MIN_CUT) &&
+      rise >= (MIN_CUT / 2) * height &&
+      Math.abs(box.y1 - s.top) < rise / 2;
+    if (cut) s.height = height;
+    return cut;
+  }
+
+  private remember(s: PersonShape, box: Box): void {
+    s.heights[s.next] = box.y2 - box.y1;
+    s.widths[s.next] = box.x2 - box.x1;
+    s.next = (s.next + 1) % HISTORY;
+    if (s.count < HISTORY) s.count++;
+    s.top = box.y1;
+    s.bottom = box.y2;
+  }
+
+  private median(values: Float64Array, count: number): number {
+    const sorted = this.sorted.subarray(0, count);
+    sorted.set(values.subarray(0, count));
+    sorted.sort();
+    return sorted[count >> 1] as number;
+  }
+}

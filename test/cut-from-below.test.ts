@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import type { Box, Detection } from "../edge/domain/types.ts";
+import { EVAL_PIPELINE_OPTIONS } from "../edge/eval/count-eval.ts";
+import { FeetAccumulator } from "../edge/eval/feet-score.ts";
+import { Pipeline } from "../edge/pipeline/pipeline.ts";
+import { CutFromBelow } from "../edge/track/cut-from-below.ts";
+
+const SCENE = { width: 1000, height: 1000 };
+
+/** A horizontal line across the scene at `y` (relative): above it is "north". */
+const across = (y: number) => ({
+  lines: [
+    {
+      name: "h",
+      points: [
+        [0, y],
+        [1, y],
+      ] as const,
+      from: "north",
+      to: "south",
+    },
+  ],
+  zones: [],
+});
+
+const person = (box: Box): Detection[] => [{ classId: 0, label: "person", score: 0.9, box }];
+
+/** Crossings counted over a scripted sequence of one person's boxes. */
+function crossingsOf(boxes: readonly Box[], lineY: number, fps: number): string[] {
+  const pipeline = new Pipeline(EVAL_PIPELINE_OPTIONS, across(lineY));
+  const out: string[] = [];
+  boxes.forEach((box, i) => {
+    for (const c of pipeline.step({ tsMs: (i * 1000) / fps, ...SCENE }, person(box)).crossings)
+      out.push(`${c.from}>${c.to}`);
+  });
+  return out;
+}
+
+/** `n` frames of the same box. */
+const hold = (box: Box, n: number): Box[] => Array.from({ length: n }, () => ({ ...box }));
+
+describe("a person's box cut from below keeps the feet where they are", () => {
+  // The case found beside a peer: a person standing still, an occluder (or the picture's bottom
+  // edge) cuts their box, its bottom climbs 50-90 px in a few frames, and a bottom-centre anchor
+  // "crossed" a horizontal line near them.
+  it.each([
+    ["an occluder", 400, 600, 80],
+    ["the picture's bottom edge", 800, 1000, 60],
+  ])("standing still behind %s counts nothing", (_what, top, bottom, climb) => {
+    const whole = { x1: 480, y1: top, x2: 520, y2: bottom };
+    const boxes = hold(whole, 25);
+    for (let k = 1; k <= 3; k++) boxes.push({ ...whole, y2: bottom - (climb * k) / 3 });
+    for (const b of hold({ ...whole, y2: bottom - climb }, 75)) boxes.push(b);
+    // the line lies between the feet and the cut box's bottom
+    const lineY = (bottom - climb / 2) / SCENE.height;
+    expect(crossingsOf(boxes, lineY, 25)).toEqual([]);
+  });
+
+  it("someone walking on while cut from below still crosses, by where their feet are", () => {
+    const boxes: Box[] = [];
+    // whole for 1 s, walking up the picture at 8 px per frame
+    for (let i = 0; i < 25; i++) boxes.push({ x1: 480, y1: 400 - 8 * i, x2: 520, y2: 600 - 8 * i });
+    // then the lower 40 % hidden while walking on
+    for (let i = 25; i < 75; i++) boxes.push({ x1: 480, y1: 400 - 8 * i, x2: 520, y2: 520 - 8 * i });
+    // the whole feet pass y = 250 at frame 44, the cut box's bottom at frame 34
+    expect(crossingsOf(boxes, 0.25, 25)).toEqual(["south>north"]);
+  });
+
+  it("a walker moving away from a low camera (head still, feet climbing fast) crosses", () => {
+    // 7 fps: the box loses 6 % of its height a frame, its width shrinking with it
+    const boxes: Box[] = hold({ x1: 480, y1: 400, x2: 540, y2: 600 }, 7);
+    for (let i = 1; i <= 8; i++) {
+      const h = 200 - 12 * i;
+      const w = 60 * (h / 200);
+      boxes.push({ x1: 510 - w / 2, y1: 400, x2: 510 + w / 2, y2: 400 + h });
+    }
+    for (const b of hold(boxes[boxes.length - 1] as Box, 14)) boxes.push(b);
+    expect(crossingsOf(boxes, 0.55, 7)).toEqual(["south>north"]);
+  });
+});
+
+describe("CutFromBelow", () => {
+  const whole = { x1: 480, y1: 400, x2: 540, y2: 600 };
+  const seenAll = (c: CutFromBelow, boxes: readonly Box[]) =>
+    boxes.map((b) => ({ ...c.restore(1, b, true) }));
+
+  it("a height lost from below with the width kept is a cut: the box keeps its whole height until whole again", () => {
+    const c = new CutFromBelow();
+    const out = seenAll(c, [...hold(whole, 5), { ...whole, y2: 540 }, { ...whole, y2: 530 }, whole]);
+    expect(out.map((b) => b.y2)).toEqual([600, 600, 600, 600, 600, 600, 600, 600]);
+    // the third box was whole again: the next shrink is judged afresh against it
+    expect(c.restore(1, { ...whole, y2: 590 }, true).y2).toBe(590);
+  });
+
+  it("the same height lost with the width shrinking alike is perspective, not a cut", () => {
+    const c = new CutFromBelow();
+    const out = seenAll(c, [...hold(whole, 5), { x1: 489, y1: 400, x2: 531, y2: 540 }]);
+    expect(out[5]?.y2).toBe(540);
+  });
+
+  it("sitting down (the top comes down, the feet stay) is not a cut", () => {
+    const c = new CutFromBelow();
+    const out = seenAll(c, [...hold(whole, 5), { ...whole, y1: 480 }]);
+    expect(out[5]).toEqual({ ...whole, y1: 480 });
+  });
+
+  it("one odd tall box does not become the reference", () => {
+    const c = new CutFromBelow();
+    const out = seenAll(c, [...hold(whole, 4), { ...whole, y2: 700 }, whole]);
+    expect(out[5]?.y2).toBe(600);
+  });
+
+  it("a prediction is handed on as the tracker made it, and the state is freed with the track", () => {
+    const c = new CutFromBelow();
+    seenAll(c, [...hold(whole, 5), { ...whole, y2: 540 }]);
+    expect(c.restore(1, { ...whole, y2: 530 }, false).y2).toBe(530);
+    expect(c.restore(1, { ...whole, y2: 540 }, true).y2).toBe(600);
+    c.forget(1);
+    expect(c.size).toBe(0);
+  });
+});
+
+describe("FeetAccumulator", () => {
+  it("scores seen, confirmed road users against the ground truth's feet, off beyond 0.2 of the true height", () => {
+    const truth = [{ id: 1, box: { x1: 100, y1: 100, x2: 140, y2: 200 } }];
+    const user = (y2: number, seen = true, confirmed = true) => ({
+      trackId: 1,
+      box: { x1: 100, y1: 100, x2: 140, y2 },
+      mode: "pedestrian",
+      confirmed,
+      seen,
+    });
+    const feet = new FeetAccumulator();
+    feet.add([user(190)], truth); // 0.1 off: fine
+    feet.add([user(175)], truth); // 0.25 off: the feet jumped
+    feet.add([user(175, false)], truth); // a prediction: not scored
+    feet.add([user(175, true, false)], truth); // tentative: not scored
+    feet.add([user(120)], truth); // IoU 0.2: not this person
+    expect(feet.result()).toEqual({ matched: 2, off: 1 });
+  });
+});
