@@ -206,7 +206,6 @@ async function benchTrack(): Promise<void> {
   }
 }
 
-/** CPU seconds of this process and of its finished children (ffmpeg), from /proc. */
 /** The PETS clip re-encoded as H.264 at a camera resolution; `limit` bounds its length (ffmpeg args). */
 function petsClipH264(out: string, width: number, height: number, limit: string[]): string {
   spawnSync("ffmpeg", [
@@ -263,6 +262,7 @@ function benchConfig(
   );
 }
 
+/** CPU seconds of this process and of its finished children (ffmpeg), from /proc. */
 function cpuSeconds(): number {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
   const tick = 100; // USER_HZ

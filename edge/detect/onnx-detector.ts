@@ -53,6 +53,8 @@ export class OnnxDetector implements Detector {
   readonly maxInFlight = 1;
   private busy = false;
   private readonly decoder: OutputDecoder;
+  /** The outputs keep the warm-up's shapes, so `runOn` can hand ONNX Runtime buffers to fill. */
+  private outputsFixed = true;
 
   private constructor(
     readonly info: DetectorInfo,
@@ -63,6 +65,8 @@ export class OnnxDetector implements Detector {
     options: DetectorOptions,
     /** How frames are resized and padded for this model. */
     readonly preprocess: Preprocess,
+    /** Each output's shape, as the warm-up run gave it (fixed for a fixed input size). */
+    private readonly outputDims: readonly (readonly number[])[],
   ) {
     this.decoder = new OutputDecoder({
       info: { layout: info.layout, labels: info.labels },
@@ -128,7 +132,16 @@ export class OnnxDetector implements Detector {
       configuredFrom: setup.configuredFrom,
       runsIn: "main-thread",
     };
-    return new OnnxDetector(info, session, preprocessor, inputTensor, params, options, setup.preprocess);
+    return new OnnxDetector(
+      info,
+      session,
+      preprocessor,
+      inputTensor,
+      params,
+      options,
+      setup.preprocess,
+      outputs.map((o) => o.dims),
+    );
   }
 
   /**
@@ -172,7 +185,19 @@ export class OnnxDetector implements Detector {
     into: ArrayBuffer[],
   ): Promise<{ readonly outputs: { readonly dims: readonly number[]; readonly buffer: ArrayBuffer }[] }> {
     const tensor = new ort.Tensor("float32", input, [1, 3, this.info.inputHeight, this.info.inputWidth]);
-    const result = await this.session.run({ [this.info.inputName]: tensor });
+    const feeds = { [this.info.inputName]: tensor };
+    const fetches = this.outputsFixed ? this.fetchesInto(into) : undefined;
+    if (fetches) {
+      // ONNX Runtime writes the outputs straight into the buffers that go back to the Node thread
+      try {
+        await this.session.run(feeds, fetches);
+        return { outputs: this.outputDims.map((dims, k) => ({ dims, buffer: into[k] as ArrayBuffer })) };
+      } catch {
+        // a model whose output shapes vary from run to run: let ONNX Runtime allocate from now on
+        this.outputsFixed = false;
+      }
+    }
+    const result = await this.session.run(feeds);
     const outputs = this.session.outputNames.map((name, k) => {
       const o = asOutput(name, result[name], this.info.path);
       const have = into[k];
@@ -182,6 +207,21 @@ export class OnnxDetector implements Detector {
     });
     for (const name of this.session.outputNames) result[name]?.dispose?.();
     return { outputs };
+  }
+
+  /** Output tensors over `into` for `session.run` to fill, if every buffer is there and large enough. */
+  private fetchesInto(into: readonly ArrayBuffer[]): Record<string, ort.Tensor> | undefined {
+    const names = this.session.outputNames;
+    if (into.length < names.length) return undefined;
+    const fetches: Record<string, ort.Tensor> = {};
+    for (let k = 0; k < names.length; k++) {
+      const dims = this.outputDims[k] as readonly number[];
+      const length = dims.reduce((a, b) => a * b, 1);
+      const buffer = into[k] as ArrayBuffer;
+      if (buffer.byteLength < length * 4) return undefined;
+      fetches[names[k] as string] = new ort.Tensor("float32", new Float32Array(buffer, 0, length), dims);
+    }
+    return fetches;
   }
 
   /** What the worker's parent needs to decode this model's outputs itself. */
