@@ -166,8 +166,8 @@ export class ModeOfTravel {
     this.cutFromBelow.forget(id);
   }
 
-  /** Tracks with state held (for memory-bound tests). */
+  /** Tracks with state held (for memory-bound tests); a person's shape is freed with their state. */
   get size(): number {
-    return this.states.size;
+    return Math.max(this.states.size, this.cutFromBelow.size);
   }
 }
