@@ -104,6 +104,19 @@ describe("CutFromBelow", () => {
     expect(out[5]).toEqual({ ...whole, y1: 480 });
   });
 
+  it("a cut box whose bottom moves with its top is whole after all (a merged box of two people coming apart)", () => {
+    const c = new CutFromBelow();
+    const merged = { x1: 590, y1: 250, x2: 630, y2: 380 };
+    const alone = { x1: 590, y1: 250, x2: 630, y2: 345 };
+    const out = seenAll(c, [
+      ...hold(merged, 5),
+      alone, // the top held, 35 px lost from below: taken for a cut
+      { ...alone, y2: 340 }, // the cut deepens a little: still held
+      { ...alone, y1: 280, y2: 375 }, // the whole box walks down 30 px: no occluder's edge does that
+    ]);
+    expect(out.map((b) => b.y2)).toEqual([380, 380, 380, 380, 380, 380, 380, 375]);
+  });
+
   it("one odd tall box does not become the reference", () => {
     const c = new CutFromBelow();
     const out = seenAll(c, [...hold(whole, 4), { ...whole, y2: 700 }, whole]);

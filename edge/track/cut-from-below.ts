@@ -21,6 +21,9 @@ interface PersonShape {
   /** The box is cut from below now; `height` is the whole height it is counted with. */
   cut: boolean;
   height: number;
+  /** Top and (visible) bottom of the box when the cut began. */
+  cutTop: number;
+  cutBottom: number;
 }
 
 /**
@@ -34,7 +37,9 @@ interface PersonShape {
  *   alike (perspective), which is why a low camera's receding walker, whose head also holds still
  *   while the feet climb, is not taken for a cut.
  * While cut, the box keeps its top and the person's last whole height; it is whole again once its
- * height is back within half the threshold, or its width shrinks with it (perspective).
+ * height is back within half the threshold, its width shrinks with it (perspective), or its bottom
+ * moves with its top (an occluder's or the picture's edge holds still; a box that moves as a whole
+ * is a whole box, e.g. two people's merged box that came apart).
  */
 export class CutFromBelow {
   private readonly shapes = new Map<number, PersonShape>();
@@ -53,6 +58,8 @@ export class CutFromBelow {
         bottom: 0,
         cut: false,
         height: 0,
+        cutTop: 0,
+        cutBottom: 0,
       };
       this.shapes.set(trackId, s);
     }
@@ -88,9 +95,23 @@ export class CutFromBelow {
     const heightKept = (box.y2 - box.y1) / height;
     const widthKept = (box.x2 - box.x1) / width;
     if (s.cut) {
-      // Stays cut while short for its width: the person may move behind the occluder meanwhile.
+      // Stays cut while short for its width and while its bottom stays where the cut put it: the
+      // edge of a parked car or of the picture holds still while the person may move behind it. A
+      // bottom that moves with the top is a whole box's (the cut was two people's merged box
+      // coming apart, say).
       const threshold = MIN_CUT / 2;
-      return heightKept < 1 - threshold && heightKept < widthKept * (1 - threshold);
+      const rise = s.cutBottom - box.y2;
+      if (rise > 0 && Math.abs(box.y1 - s.cutTop) < rise / 2) {
+        // the cut deepens (the box settling on the occluder's edge): its bottom is measured from here
+        s.cutTop = box.y1;
+        s.cutBottom = box.y2;
+      }
+      const bottomMoved = Math.abs(box.y2 - s.cutBottom);
+      return (
+        heightKept < 1 - threshold &&
+        heightKept < widthKept * (1 - threshold) &&
+        bottomMoved <= Math.max(threshold * height, Math.abs(box.y1 - s.cutTop) / 2)
+      );
     }
     // A new cut comes from below: the bottom rose and the top did not follow (sitting down lowers the top).
     const rise = s.bottom - box.y2;
@@ -99,7 +120,11 @@ export class CutFromBelow {
       heightKept < widthKept * (1 - MIN_CUT) &&
       rise >= (MIN_CUT / 2) * height &&
       Math.abs(box.y1 - s.top) < rise / 2;
-    if (cut) s.height = height;
+    if (cut) {
+      s.height = height;
+      s.cutTop = box.y1;
+      s.cutBottom = box.y2;
+    }
     return cut;
   }
 
