@@ -6,7 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
 import { Redactor, redactText } from "../domain/redact.ts";
-import { isWholeView, viewAroundGeometry, viewFromCorners, WHOLE_VIEW } from "../domain/view.ts";
+import { isWholeView, regionBeforeShaping } from "../domain/view.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
 // native libraries it uses (`detect` needs no SQLite, `config check` no ONNX Runtime).
@@ -80,12 +80,7 @@ config
       `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
     );
     const region = c.camera.region;
-    const v =
-      region === "whole"
-        ? WHOLE_VIEW
-        : region === "lines"
-          ? viewAroundGeometry(c, c.camera.regionMargin)
-          : viewFromCorners(region);
+    const v = regionBeforeShaping(region, c.camera.regionMargin, c);
     if (!isWholeView(v)) {
       const span = (a: number, b: number) => `${a.toFixed(2)}–${(a + b).toFixed(2)}`;
       process.stdout.write(

@@ -57,10 +57,20 @@ export function detectionView(
   geometry: GeometryPoints,
   shape: { readonly sceneAspect: number; readonly inputAspect: number } | undefined,
 ): ViewRect {
+  if (region !== "lines") return regionBeforeShaping(region, margin, geometry);
+  if (!shape) return WHOLE_VIEW;
+  return shapedLike(regionBeforeShaping(region, margin, geometry), shape.sceneAspect, shape.inputAspect);
+}
+
+/** The region as configured, before region `lines` takes the input's shape (what `config check` shows). */
+export function regionBeforeShaping(
+  region: RegionSetting,
+  margin: number,
+  geometry: GeometryPoints,
+): ViewRect {
   if (region === "whole") return WHOLE_VIEW;
   if (region !== "lines") return viewFromCorners(region);
-  if (!shape) return WHOLE_VIEW;
-  return shapedLike(viewAroundGeometry(geometry, margin), shape.sceneAspect, shape.inputAspect);
+  return viewAroundGeometry(geometry, margin);
 }
 
 /** Region `lines` before it takes the input's shape: around every line and zone, plus the margin. */
