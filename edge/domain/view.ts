@@ -74,7 +74,7 @@ export function regionBeforeShaping(
 }
 
 /** Region `lines` before it takes the input's shape: around every line and zone, plus the margin. */
-export function viewAroundGeometry(geometry: GeometryPoints, margin: number): ViewRect {
+function viewAroundGeometry(geometry: GeometryPoints, margin: number): ViewRect {
   const points = [...geometry.lines.flatMap((l) => l.points), ...geometry.zones.flatMap((z) => z.polygon)];
   return viewAround(points, margin, MIN_VIEW_SIDE);
 }
