@@ -32,7 +32,8 @@ interface PersonShape {
  * bottom edge climbs while the person stands still, and a bottom-centre anchor would "cross" a line
  * near them. A box counts as cut when, against the person's recent whole boxes,
  * - it lost at least `MIN_CUT` of its height,
- * - the loss came from below (the bottom rose, the top did not follow), and
+ * - the loss came suddenly and from below: since the last whole box the bottom rose by at least
+ *   half `MIN_CUT` of the height and the top moved less than half as much, and
  * - its width did not shrink with it: moving away from the camera shrinks a box's height and width
  *   alike (perspective), which is why a low camera's receding walker, whose head also holds still
  *   while the feet climb, is not taken for a cut.
