@@ -56,6 +56,34 @@ describe("a person's box cut from below keeps the feet where they are", () => {
     expect(crossingsOf(boxes, lineY, 25)).toEqual([]);
   });
 
+  // A cut that builds up slowly is followed down by the recent boxes; standing still, the feet stay.
+  it.each([
+    [50, 250, 5],
+    [60, 200, 10],
+    [90, 200, 8],
+    [50, 250, 25],
+  ])(
+    "standing still while a cut of %i px of %i builds up over %i frames counts nothing",
+    (climb, height, frames) => {
+      const whole = { x1: 480, y1: 600 - height, x2: 520, y2: 600 };
+      const boxes = hold(whole, 25);
+      for (let k = 1; k <= frames; k++) boxes.push({ ...whole, y2: 600 - (climb * k) / frames });
+      for (const b of hold({ ...whole, y2: 600 - climb }, 75)) boxes.push(b);
+      expect(crossingsOf(boxes, (600 - climb / 2) / SCENE.height, 25)).toEqual([]);
+    },
+  );
+
+  it("a walker receding slowly from a low camera (head and centre still) is not held: they cross", () => {
+    // 25 fps, the box losing 0.5 % of its height a frame, its width alike: feet past the line at frame 50
+    const boxes: Box[] = [];
+    for (let i = 0; i < 125; i++) {
+      const h = 200 - 0.6 * i;
+      const w = 60 * (h / 200);
+      boxes.push({ x1: 510 - w / 2, y1: 400, x2: 510 + w / 2, y2: 400 + h });
+    }
+    expect(crossingsOf(boxes, 0.55, 25)).toEqual(["south>north"]);
+  });
+
   it("someone walking on while cut from below still crosses, by where their feet are", () => {
     const boxes: Box[] = [];
     // whole for 1 s, walking up the picture at 8 px per frame
@@ -81,15 +109,16 @@ describe("a person's box cut from below keeps the feet where they are", () => {
 
 describe("CutFromBelow", () => {
   const whole = { x1: 480, y1: 400, x2: 540, y2: 600 };
+  /** Boxes seen at 25 fps from time 0. */
   const seenAll = (c: CutFromBelow, boxes: readonly Box[]) =>
-    boxes.map((b) => ({ ...c.restore(1, b, true) }));
+    boxes.map((b, i) => ({ ...c.restore(1, b, i * 40, true) }));
 
   it("a height lost from below with the width kept is a cut: the box keeps its whole height until whole again", () => {
     const c = new CutFromBelow();
     const out = seenAll(c, [...hold(whole, 5), { ...whole, y2: 540 }, { ...whole, y2: 530 }, whole]);
     expect(out.map((b) => b.y2)).toEqual([600, 600, 600, 600, 600, 600, 600, 600]);
     // the third box was whole again: the next shrink is judged afresh against it
-    expect(c.restore(1, { ...whole, y2: 590 }, true).y2).toBe(590);
+    expect(c.restore(1, { ...whole, y2: 590 }, 8 * 40, true).y2).toBe(590);
   });
 
   it("the same height lost with the width shrinking alike is perspective, not a cut", () => {
@@ -126,8 +155,8 @@ describe("CutFromBelow", () => {
   it("a prediction is handed on as the tracker made it, and the state is freed with the track", () => {
     const c = new CutFromBelow();
     seenAll(c, [...hold(whole, 5), { ...whole, y2: 540 }]);
-    expect(c.restore(1, { ...whole, y2: 530 }, false).y2).toBe(530);
-    expect(c.restore(1, { ...whole, y2: 540 }, true).y2).toBe(600);
+    expect(c.restore(1, { ...whole, y2: 530 }, 6 * 40, false).y2).toBe(530);
+    expect(c.restore(1, { ...whole, y2: 540 }, 7 * 40, true).y2).toBe(600);
     c.forget(1);
     expect(c.size).toBe(0);
   });

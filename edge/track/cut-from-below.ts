@@ -8,6 +8,13 @@ import type { Box } from "../domain/types.ts";
 const MIN_CUT = 0.15;
 /** Recent whole boxes the person's height and width are taken from (the median: one odd box is not the reference). */
 const HISTORY = 5;
+/**
+ * Standing still: the box's top, centre and width held within this share of the height (a standing
+ * person's box moves less; a walker moves most of a height per second)...
+ */
+const STILL = 0.05;
+/** ...for this long, measured in time so that it means the same at 7 and at 30 fps. */
+const STAND_MS = 500;
 
 interface PersonShape {
   /** Heights and widths of the last whole boxes (a ring). */
@@ -24,6 +31,12 @@ interface PersonShape {
   /** Top and (visible) bottom of the box when the cut began. */
   cutTop: number;
   cutBottom: number;
+  /** Standing still: where the top, centre and width were when it began, and the feet then. */
+  standTop: number;
+  standX: number;
+  standWidth: number;
+  standFeet: number;
+  standSinceMs: number;
 }
 
 /**
@@ -41,13 +54,16 @@ interface PersonShape {
  * height is back within half the threshold, its width shrinks with it (perspective), or its bottom
  * moves with its top (an occluder's or the picture's edge holds still; a box that moves as a whole
  * is a whole box, e.g. two people's merged box that came apart).
+ * A cut that builds up slowly escapes those rules (the recent boxes follow it down); for someone
+ * standing still — top, centre and width held for half a second — the feet stay where they stood
+ * when the bottom climbs by `MIN_CUT` or more, however slowly.
  */
 export class CutFromBelow {
   private readonly shapes = new Map<number, PersonShape>();
   private readonly sorted = new Float64Array(HISTORY);
 
   /** The box to count a person with: the tracker's box, or its whole height when it is cut from below. */
-  restore(trackId: number, box: Box, seen: boolean): Box {
+  restore(trackId: number, box: Box, tsMs: number, seen: boolean): Box {
     let s = this.shapes.get(trackId);
     if (!s) {
       s = {
@@ -61,12 +77,22 @@ export class CutFromBelow {
         height: 0,
         cutTop: 0,
         cutBottom: 0,
+        standTop: 0,
+        standX: 0,
+        standWidth: 0,
+        standFeet: 0,
+        standSinceMs: Number.NaN,
       };
       this.shapes.set(trackId, s);
     }
     // A prediction is handed on as the tracker made it (no detection says it is cut), and is no
     // evidence either way: the track stays cut or whole as it was.
     if (seen) s.cut = this.isCut(s, box);
+    // Someone standing still keeps the feet they stood on, however slowly a cut comes: a cut that
+    // builds up over many frames is followed down by the recent boxes, not by a still top.
+    const feet = seen ? this.standingFeet(s, box, tsMs) : Number.NaN;
+    if (!s.cut && feet - box.y2 >= MIN_CUT * (box.y2 - box.y1))
+      return { x1: box.x1, y1: box.y1, x2: box.x2, y2: feet };
     if (!seen || !s.cut) {
       if (seen) this.remember(s, box);
       return box;
@@ -127,6 +153,33 @@ export class CutFromBelow {
       s.cutBottom = box.y2;
     }
     return cut;
+  }
+
+  /**
+   * Where the feet of someone standing still are: the bottom of their box when they came to stand
+   * (top, centre and width held for `STAND_MS`); NaN while they move.
+   */
+  private standingFeet(s: PersonShape, box: Box, tsMs: number): number {
+    const h = Math.max(1, box.y2 - box.y1);
+    // the tolerance scales with the whole height, not with a box that a cut has shortened
+    const tol =
+      STILL * Math.max(h, s.count > 0 ? (s.heights[(s.next - 1 + HISTORY) % HISTORY] as number) : h);
+    const x = (box.x1 + box.x2) / 2;
+    const w = box.x2 - box.x1;
+    const still =
+      !Number.isNaN(s.standSinceMs) &&
+      Math.abs(box.y1 - s.standTop) <= tol &&
+      Math.abs(x - s.standX) <= tol &&
+      Math.abs(w - s.standWidth) <= tol;
+    if (!still) {
+      s.standTop = box.y1;
+      s.standX = x;
+      s.standWidth = w;
+      s.standFeet = box.y2;
+      s.standSinceMs = tsMs;
+      return Number.NaN;
+    }
+    return tsMs - s.standSinceMs >= STAND_MS ? s.standFeet : Number.NaN;
   }
 
   private remember(s: PersonShape, box: Box): void {

@@ -110,7 +110,7 @@ export class ModeOfTravel {
       user.confirmed = t.state === "confirmed" || t.state === "lost";
       user.seen = t.lastSeenMs === u.tsMs;
       // counted by where the feet are, also when an occluder or the picture's edge hides them
-      user.box = isPerson(t.category) ? this.cutFromBelow.restore(t.id, t.box, user.seen) : t.box;
+      user.box = isPerson(t.category) ? this.cutFromBelow.restore(t.id, t.box, u.tsMs, user.seen) : t.box;
       if (isTwoWheeler(t.category)) {
         // Absorbed by its rider or walker, parked, or possibly someone's bike not yet fused: not counted.
         if (
