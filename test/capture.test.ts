@@ -8,7 +8,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FolderSource, MjpegHttpSource } from "../edge/capture/encoded-sources.ts";
-import { CaptureError, probeVideoAsync, requireBinary } from "../edge/capture/ffmpeg.ts";
+import { CaptureError, probeVideo, requireBinary } from "../edge/capture/ffmpeg.ts";
 import { DECODER_NICE, FfmpegSource } from "../edge/capture/ffmpeg-source.ts";
 import { JpegStreamSplitter, jpegSize } from "../edge/capture/jpeg.ts";
 import { LatestSlot } from "../edge/capture/latest.ts";
@@ -211,7 +211,7 @@ describe.runIf(gstAvailable || process.env.CI === "true")("RTSP camera that goes
   it("the picture's size is read from the stream before capturing; a camera that never answers is an error in time, without its password", async () => {
     const port = await freePort();
     await rtspServer(port);
-    expect(await probeVideoAsync(`rtsp://127.0.0.1:${port}/test`, true, 10_000)).toMatchObject({
+    expect(await probeVideo(`rtsp://127.0.0.1:${port}/test`, true, 10_000)).toMatchObject({
       width: 320,
       height: 240,
     });
@@ -222,7 +222,7 @@ describe.runIf(gstAvailable || process.env.CI === "true")("RTSP camera that goes
     await new Promise<void>((r) => silent.listen(silentPort, "127.0.0.1", r));
     try {
       const url = `rtsp://admin:pr0be-s3cret@127.0.0.1:${silentPort}/stream1`;
-      const error = await probeVideoAsync(url, true, 1500).then(
+      const error = await probeVideo(url, true, 1500).then(
         () => undefined,
         (e: unknown) => e as Error,
       );

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decodeVideoFrames, probeVideoAsync } from "../edge/capture/ffmpeg.ts";
+import { decodeVideoFrames, probeVideo } from "../edge/capture/ffmpeg.ts";
 import { evaluateCounting } from "../edge/cli/eval-track-count-commands.ts";
 import { ConfigError } from "../edge/config/load.ts";
 import {
@@ -124,7 +124,7 @@ describeWithAssets(
 
 describeWithAssets("video decoding through ffmpeg", [join(tud, "tud-campus.mp4")], () => {
   it("decodes every frame of a real clip at the requested size", async () => {
-    const info = await probeVideoAsync(join(tud, "tud-campus.mp4"), false, 10_000);
+    const info = await probeVideo(join(tud, "tud-campus.mp4"), false, 10_000);
     expect([info.width, info.height]).toEqual([640, 480]);
     let frames = 0;
     for await (const rgb of decodeVideoFrames(join(tud, "tud-campus.mp4"), 320, 240)) {
@@ -135,9 +135,7 @@ describeWithAssets("video decoding through ffmpeg", [join(tud, "tud-campus.mp4")
   });
 
   it("a file that is not a video is a clear error", async () => {
-    await expect(probeVideoAsync(join(tud, "seqinfo.ini"), false, 10_000)).rejects.toThrow(
-      /cannot read video/,
-    );
+    await expect(probeVideo(join(tud, "seqinfo.ini"), false, 10_000)).rejects.toThrow(/cannot read video/);
   });
 });
 

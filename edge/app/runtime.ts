@@ -1,5 +1,5 @@
 import type { ApiSource, DetectionRegionInfo } from "../api/server.ts";
-import { probeVideoAsync } from "../capture/ffmpeg.ts";
+import { probeVideo } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import { type GeometryEdit, geometryRevision, saveGeometry } from "../config/edit.ts";
@@ -210,7 +210,7 @@ export class CounterRuntime {
         // the crop around the lines takes the picture's shape: read before the first frame, it saves
         // a live stream the restart after it, and a recording (read once) needs it
         try {
-          const { width, height } = await probeVideoAsync(
+          const { width, height } = await probeVideo(
             this.config.camera.source,
             opened.kind === "ffmpeg-stream",
             this.config.camera.stallTimeoutSec * 1000,

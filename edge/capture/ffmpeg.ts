@@ -49,7 +49,7 @@ function probeResult(input: string, status: number | null, stdout: string, stder
  * The picture size of a file or a camera stream (RTSP, HTTP), without blocking the Node thread; a
  * stream that says nothing within `timeoutMs` is an error.
  */
-export function probeVideoAsync(input: string, stream: boolean, timeoutMs: number): Promise<VideoInfo> {
+export function probeVideo(input: string, stream: boolean, timeoutMs: number): Promise<VideoInfo> {
   requireBinary("ffprobe");
   const args = ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,r_frame_rate"];
   if (stream && /^rtsps?:/i.test(input)) args.push("-rtsp_transport", "tcp");
