@@ -189,6 +189,7 @@ export class OnnxDetector implements Detector {
     const fetches = this.outputsFixed ? this.fetchesInto(into) : undefined;
     if (fetches) {
       // ONNX Runtime writes the outputs straight into the buffers that go back to the Node thread
+      // (onnxruntime-node 1.30 also returns a copy of each, which is dropped: docs/performance.md)
       try {
         await this.session.run(feeds, fetches);
         return { outputs: this.outputDims.map((dims, k) => ({ dims, buffer: into[k] as ArrayBuffer })) };
