@@ -297,9 +297,10 @@ async function benchPipeline(): Promise<void> {
       runs.push(performance.now() - t);
     }
     const fps = (runs.length * 1000) / (performance.now() - start);
-    const medianFps = 1000 / stats(runs).median;
+    const medianMs = stats(runs).median;
+    const medianFps = 1000 / medianMs;
     console.log(
-      `bare yolox-nano inference, ${threads} thread(s), ${runs.length} runs back to back: ${fps.toFixed(1)} fps (median run ${stats(runs).median.toFixed(2)} ms = ${medianFps.toFixed(1)} fps)`,
+      `bare yolox-nano inference, ${threads} thread(s), ${runs.length} runs back to back: ${fps.toFixed(1)} fps (median run ${medianMs.toFixed(2)} ms = ${medianFps.toFixed(1)} fps)`,
     );
     return { fps, medianFps };
   };
