@@ -1,8 +1,20 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statfsSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { saveGeometry } from "../edge/config/edit.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { removeAbandonedSaves, saveGeometry } from "../edge/config/edit.ts";
 import { ConfigError, loadConfigFile } from "../edge/config/load.ts";
 
 const DEVICE = `# Square by the library, pole 4
@@ -102,5 +114,92 @@ describe("saving lines and zones into the device file", () => {
     expect(problems).toMatch(/lines\[0\]\.points/);
     expect(problems).toMatch(/^zones: /m);
     expect(readFileSync(path, "utf8")).toBe(DEVICE);
+  });
+});
+
+/** `count` lines, each about 200 bytes of YAML. */
+function manyLines(count: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `gate-${i}`,
+    points: [
+      [0.123456789, 0.1 + i / (count * 2)],
+      [0.523456789, 0.2 + i / (count * 2)],
+      [0.923456789, 0.3 + i / (count * 2)],
+    ],
+    from: "north-west-side",
+    to: "south-east-side",
+  }));
+}
+
+describe("a save that cannot be written whole changes nothing", () => {
+  const mounts: string[] = [];
+  afterAll(() => {
+    for (const m of mounts) execFileSync("umount", [m]);
+  });
+
+  /** A real tmpfs with about `freeBytes` left after `device.yaml` is written into it. */
+  function nearlyFullDisk(freeBytes: number): string | undefined {
+    const dir = mkdtempSync(join(tmpdir(), "tiny-"));
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "pipe" });
+    } catch (err) {
+      if (process.env.CI === "true") throw err;
+      console.warn(`skipping the full-disk save: mounting a tmpfs needs root (${(err as Error).message})`);
+      return undefined;
+    }
+    mounts.push(dir);
+    const path = join(dir, "device.yaml");
+    writeFileSync(path, DEVICE);
+    // an earlier save: its `.previous` is there to be overwritten, which needs no new space
+    saveGeometry(path, { lines: manyLines(1), zones: [] }, env);
+    const s = statfsSync(dir);
+    writeFileSync(join(dir, "filler"), Buffer.alloc(Math.max(0, s.bavail * s.bsize - freeBytes)));
+    return path;
+  }
+
+  it("on a nearly full disk: a 9 KB save onto 4 KB free is refused as a full disk, the file and its sections intact", () => {
+    const path = nearlyFullDisk(4096);
+    if (!path) return;
+    const lines = manyLines(50);
+    expect(JSON.stringify(lines).length).toBeGreaterThan(7000); // YAML of it: about 9 KB
+    let err: unknown;
+    try {
+      saveGeometry(path, { lines, zones: [] }, env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.join("\n")).toMatch(/disk is full.*nothing was changed/);
+    expect(loadConfigFile(path, env).mqtt.url).toBe("mqtt://broker.example:1883");
+    expect(loadConfigFile(path, env).lines.map((l) => l.name)).toEqual(["gate-0"]);
+    expect(readdirSync(join(path, "..")).sort()).toEqual(["device.yaml", "device.yaml.previous", "filler"]);
+  });
+
+  it("a configuration that is a symbolic link stays one; the file it points to is saved", () => {
+    const real = deviceFile();
+    const linkDir = mkdtempSync(join(tmpdir(), "link-"));
+    const link = join(linkDir, "device.yaml");
+    symlinkSync(real, link);
+    saveGeometry(link, { lines: manyLines(2), zones: [] }, env);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(loadConfigFile(real, env).lines.map((l) => l.name)).toEqual(["gate-0", "gate-1"]);
+    expect(readFileSync(`${real}.previous`, "utf8")).toBe(DEVICE);
+    expect(existsSync(`${link}.previous`)).toBe(false);
+  });
+
+  it("a save killed mid-write leaves a temporary file that the next save (or start) removes; a live saver's is kept", () => {
+    const path = deviceFile();
+    const dir = join(path, "..");
+    // a pid that does not exist now (pid_max is far below it), and this process's parent, which does
+    writeFileSync(`${path}.saving-99999999`, "lines:\n  - name: cut");
+    writeFileSync(`${path}.saving-${process.ppid}`, "being written");
+    saveGeometry(path, { lines: manyLines(1), zones: [] }, env);
+    expect(readdirSync(dir).sort()).toEqual([
+      "device.yaml",
+      "device.yaml.previous",
+      `device.yaml.saving-${process.ppid}`,
+    ]);
+    writeFileSync(`${path}.saving-99999998`, "");
+    expect(removeAbandonedSaves(path)).toEqual(["device.yaml.saving-99999998"]);
   });
 });

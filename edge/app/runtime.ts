@@ -2,7 +2,7 @@ import type { ApiSource, DetectionRegionInfo } from "../api/server.ts";
 import { probeVideo } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
-import { type GeometryEdit, geometryRevision, saveGeometry } from "../config/edit.ts";
+import { type GeometryEdit, geometryRevision, removeAbandonedSaves, saveGeometry } from "../config/edit.ts";
 import { ConfigError, redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
@@ -176,6 +176,11 @@ export class CounterRuntime {
   /** Loads the model (with warm-up) and opens camera and outputs. Fatal problems throw. */
   async start(): Promise<void> {
     const log = this.deps.log;
+    if (this.deps.configPath) {
+      // a save killed mid-write leaves its temporary file; the device file itself is whole
+      const removed = removeAbandonedSaves(this.deps.configPath);
+      if (removed.length > 0) log.info({ removed }, "unfinished configuration saves removed");
+    }
     const detectLog = log.child({ stage: "detect" });
     this.detector = this.deps.detector ?? (await loadDetector(this.config.model, (m) => detectLog.warn(m)));
     const info = this.detector.info;

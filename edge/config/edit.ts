@@ -4,13 +4,17 @@ import {
   copyFileSync,
   fchmodSync,
   fsyncSync,
+  linkSync,
   openSync,
+  readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
   writeSync,
 } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { ConfigError, parseConfig, readConfigDocument } from "./load.ts";
 import type { Config } from "./schema.ts";
 
@@ -35,9 +39,11 @@ export function geometryRevision(path: string): string {
 /**
  * Replaces `lines` and `zones` (and `counting.anchor` if given) in a device's YAML file. The whole resulting configuration is
  * validated first (every problem with its path, nothing written on a problem); the file keeps its
- * other keys, their order and comments; it is written to a temporary file, synced and renamed over
- * the old one, whose previous version is kept as `<file>.previous`. With `expectedRevision`, a file
- * changed since that version (another save, an edit by hand) throws `GeometryConflict`.
+ * other keys, their order and comments. A file that is a symbolic link is edited where the link
+ * points (the link stays). The new text is written to a temporary file beside it, every byte
+ * checked, synced, and renamed over the old one, whose previous version is kept as
+ * `<file>.previous`; a full disk or any other failure changes nothing. With `expectedRevision`, a
+ * file changed since that version (another save, an edit by hand) throws `GeometryConflict`.
  */
 export function saveGeometry(
   path: string,
@@ -54,28 +60,102 @@ export function saveGeometry(
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));
   if (edit.anchor !== undefined) doc.setIn(["counting", "anchor"], edit.anchor);
   const config = parseConfig(doc.toJS(), path, env);
-  const temporary = `${path}.saving-${process.pid}`;
   try {
-    const mode = statSync(path).mode & 0o777;
-    const fd = openSync(temporary, "w", mode);
-    try {
-      // the file keeps its permissions exactly (open's mode passes through the umask)
-      fchmodSync(fd, mode);
-      writeSync(fd, doc.toString());
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    copyFileSync(path, `${path}.previous`);
-    renameSync(temporary, path);
+    replaceFileContents(realpathSync(path), doc.toString());
   } catch (err) {
-    rmSync(temporary, { force: true });
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [
       code === "EACCES" || code === "EROFS" || code === "EPERM"
         ? `cannot write the configuration (${code}): it is read-only for this process (a read-only mount, or owned by another user); nothing was changed`
-        : `cannot write the configuration: ${(err as Error).message}; nothing was changed`,
+        : code === "ENOSPC" || code === "EDQUOT"
+          ? `cannot write the configuration (${code}): the disk is full; nothing was changed`
+          : `cannot write the configuration: ${(err as Error).message}; nothing was changed`,
     ]);
   }
   return config;
+}
+
+/** `<file>.saving-<pid>`: where a save writes before the rename. */
+const SAVING_INFIX = ".saving-";
+
+/**
+ * Writes `text` as the new contents of `file` (a real path, not a link) so that the file is either
+ * the old version or the new one, never a cut: a temporary file, all of whose bytes are written and
+ * synced, renamed over it. The old version becomes `<file>.previous` by a hard link (which needs no
+ * free space; a copy where links are not supported).
+ */
+function replaceFileContents(file: string, text: string): void {
+  removeAbandonedSaves(file);
+  const temporary = `${file}${SAVING_INFIX}${process.pid}`;
+  const bytes = Buffer.from(text, "utf8");
+  try {
+    const mode = statSync(file).mode & 0o777;
+    const fd = openSync(temporary, "w", mode);
+    try {
+      // the file keeps its permissions exactly (open's mode passes through the umask)
+      fchmodSync(fd, mode);
+      // write() may write fewer bytes than asked (a nearly full disk): go on until all are written
+      // or the disk refuses outright (ENOSPC)
+      for (let offset = 0; offset < bytes.length; ) {
+        const n = writeSync(fd, bytes, offset, bytes.length - offset);
+        if (n <= 0) throw Object.assign(new Error("no bytes written"), { code: "ENOSPC" });
+        offset += n;
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (statSync(temporary).size !== bytes.length)
+      throw Object.assign(new Error("the written file is shorter than its text"), { code: "ENOSPC" });
+    keepPrevious(file);
+    renameSync(temporary, file);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    throw err;
+  }
+}
+
+function keepPrevious(file: string): void {
+  const previous = `${file}.previous`;
+  rmSync(previous, { force: true });
+  try {
+    linkSync(file, previous);
+  } catch {
+    copyFileSync(file, previous);
+  }
+}
+
+/** Temporary files of saves whose process was killed mid-write (their pid is gone). */
+export function removeAbandonedSaves(path: string): string[] {
+  let file = path;
+  try {
+    file = realpathSync(path);
+  } catch {
+    // no such file: nothing was saved beside it
+  }
+  const prefix = `${basename(file)}${SAVING_INFIX}`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
+    rmSync(join(dirname(file), name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
