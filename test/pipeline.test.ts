@@ -90,7 +90,7 @@ describe("Pipeline: detections in, crossings and intervals out", () => {
     expect(times).toEqual([1100]);
   });
 
-  it("replacing the lines while running keeps the track, splits the interval and flags both parts", () => {
+  it("replacing the lines while running keeps the track and the interval's clock: old and new lines in one flagged interval", () => {
     const p = new Pipeline(options, geometry(verticalLine("old", 0.5)));
     const crossings: string[] = [];
     let closedAtChange: IntervalCounts[] = [];
@@ -101,26 +101,43 @@ describe("Pipeline: detections in, crossings and intervals out", () => {
     }
     // the walker reaches x = 800 at frame 25: the same track, confirmed long ago, counts at once
     expect(crossings).toEqual(["old@1100", "new@2600"]);
-    expect(closedAtChange).toHaveLength(1);
-    const before = closedAtChange[0] as IntervalCounts;
-    expect(before.partial).toBe(true);
-    expect(before.quality.geometryChanged).toBe(true);
-    expect(lineRows(before)).toEqual({ "old:west>east:pedestrian": 1 });
-    expect(before.lines.every((l) => l.line === "old")).toBe(true);
+    // nothing closes at the change: an interval ends on the clock only
+    expect(closedAtChange).toEqual([]);
     const after = p.close(3100);
     expect(after).toHaveLength(1);
-    const next = after[0] as IntervalCounts;
-    expect(next.startMs).toBe(0);
-    expect(next.partial).toBe(true);
-    expect(next.quality.geometryChanged).toBe(true);
-    expect(lineRows(next)).toEqual({ "new:west>east:pedestrian": 1 });
-    expect(next.lines.every((l) => l.line === "new")).toBe(true);
+    const iv = after[0] as IntervalCounts;
+    expect(iv.startMs).toBe(0);
+    expect(iv.quality.geometryChanged).toBe(true);
+    expect(lineRows(iv)).toEqual({ "old:west>east:pedestrian": 1, "new:west>east:pedestrian": 1 });
+    // the old line is reported (with zeros in its other rows) as well as the new one
+    expect(new Set(iv.lines.map((l) => l.line))).toEqual(new Set(["old", "new"]));
     // the zone did not change: the visitor inside it at the change is not a second entry
-    const zoneAfter = next.zones.find((z) => z.mode === "pedestrian");
-    expect(zoneAfter?.entries).toBe(0);
-    expect(zoneAfter?.occupancyMax).toBe(1);
-    expect(before.zones.find((z) => z.mode === "pedestrian")?.entries).toBe(1);
-    expect(next.quality.framesProcessed + before.quality.framesProcessed).toBe(31);
+    expect(iv.zones.find((z) => z.mode === "pedestrian")?.entries).toBe(1);
+    expect(iv.quality.framesProcessed).toBe(31);
+    // the interval after reports the new line only
+    const next = new Pipeline(options, geometry(verticalLine("old", 0.5)));
+    next.begin(0);
+    next.replaceGeometry(geometry(verticalLine("new", 0.8)), 100);
+    const [first, second] = next.close(options.aggregation.periodSec * 1000 + 100);
+    expect(new Set(first?.lines.map((l) => l.line))).toEqual(new Set(["old", "new"]));
+    expect(new Set(second?.lines.map((l) => l.line))).toEqual(new Set(["new"]));
+    expect(second?.quality.geometryChanged).toBe(false);
+  });
+
+  it("twenty saves in ten seconds publish no interval shorter than the period (privacy's minimum)", () => {
+    const p = new Pipeline(options, geometry(verticalLine("a", 0.5)));
+    p.begin(0);
+    const closed: IntervalCounts[] = [];
+    const periodMs = options.aggregation.periodSec * 1000;
+    for (let i = 0; i < 20; i++) {
+      closed.push(...p.replaceGeometry(geometry(verticalLine(i % 2 ? "a" : "b", 0.3 + i / 100)), 500 * i + 1));
+      const r = p.step({ tsMs: 500 * i + 2, width: 1000, height: 1000 }, walker(i));
+      closed.push(...r.intervals);
+    }
+    closed.push(...p.close(periodMs * 2));
+    // one message per period, each covering its whole period (not twenty slivers of one)
+    expect(closed.map((iv) => iv.startMs)).toEqual([0, periodMs]);
+    expect(closed.map((iv) => iv.partial)).toEqual([false, false]);
   });
 
   it("intervals close on the wall clock through flush, and on frames through step", () => {

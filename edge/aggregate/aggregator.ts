@@ -37,6 +37,9 @@ interface Interval {
   cameraChanges: number;
   cameraDownMs: number;
   geometryChanged: boolean;
+  /** Every line and zone counted during the interval (old and new ones when they were replaced). */
+  countedLines: AggregatorOptions["lines"];
+  countedZones: AggregatorOptions["zones"];
   readonly lineCounts: Map<string, number>;
   readonly zones: Map<string, ZoneAccumulator>;
 }
@@ -56,6 +59,9 @@ export class IntervalAggregator {
   private cameraUp = true;
   private cameraDownSinceMs = 0;
   private readonly periodMs: number;
+  /** The lines and zones counted now: every new interval reports each of them, with zeros. */
+  private lines: AggregatorOptions["lines"];
+  private zones: AggregatorOptions["zones"];
 
   constructor(
     readonly options: AggregatorOptions,
@@ -63,6 +69,8 @@ export class IntervalAggregator {
     startedMs: number,
   ) {
     this.periodMs = options.periodSec * 1000;
+    this.lines = options.lines;
+    this.zones = options.zones;
     this.current = this.newInterval(this.alignedStart(startedMs));
     this.current.partial = startedMs > this.current.startMs;
   }
@@ -83,6 +91,8 @@ export class IntervalAggregator {
       cameraChanges: 0,
       cameraDownMs: 0,
       geometryChanged: false,
+      countedLines: this.lines,
+      countedZones: this.zones,
       lineCounts: new Map(),
       zones: new Map(),
     };
@@ -195,9 +205,22 @@ export class IntervalAggregator {
     return { ...s, partial: true };
   }
 
-  /** Lines or zones were replaced at the start or end of the interval in progress. */
-  markGeometryChanged(): void {
-    this.current.geometryChanged = true;
+  /**
+   * Lines or zones replaced while counting. The interval in progress is not split: it ends on the
+   * regular clock like every other one, reports the old lines and zones (what they counted until
+   * now) and the new ones, and is flagged. Intervals shorter than the period would come close to
+   * per-passage data, and set-up saves can come seconds apart.
+   */
+  replaceGeometry(lines: AggregatorOptions["lines"], zones: AggregatorOptions["zones"]): void {
+    const iv = this.current;
+    const lineId = (l: AggregatorOptions["lines"][number]) => lineKey(l.name, l.from, l.to, "");
+    const knownLines = new Set(iv.countedLines.map(lineId));
+    const knownZones = new Set(iv.countedZones.map((z) => z.name));
+    iv.countedLines = [...iv.countedLines, ...lines.filter((l) => !knownLines.has(lineId(l)))];
+    iv.countedZones = [...iv.countedZones, ...zones.filter((z) => !knownZones.has(z.name))];
+    iv.geometryChanged = true;
+    this.lines = lines;
+    this.zones = zones;
   }
 
   /** Shutdown: closes the intervals due and the current one as partial at `nowMs`. */
@@ -227,7 +250,7 @@ export class IntervalAggregator {
       ...new Set([...this.options.modes, ...[...iv.lineCounts.keys()].map((k) => k.split("\u0000")[3]!)]),
     ];
     const lines: LineCount[] = [];
-    for (const l of this.options.lines) {
+    for (const l of iv.countedLines) {
       for (const [from, to] of [
         [l.from, l.to],
         [l.to, l.from],
@@ -245,7 +268,7 @@ export class IntervalAggregator {
     const zones: ZoneCount[] = [];
     const minDwell = this.options.minDwellVisitors ?? DEFAULT_MIN_DWELL_VISITORS;
     const round = (v: number) => Math.round(v * 1000) / 1000;
-    for (const z of this.options.zones) {
+    for (const z of iv.countedZones) {
       for (const mode of modes) {
         const a = iv.zones.get(zoneKey(z.name, mode));
         zones.push({

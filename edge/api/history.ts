@@ -28,35 +28,50 @@ const CHUNK_ROWS = 100;
 /** Aggregation is done in slices of this span, the event loop free between them. */
 const AGGREGATE_SLICE_MS = 86_400_000;
 
-export const CountsQuerySchema = Type.Object({
-  from: Type.Optional(Type.String({ description: "ISO 8601 time or epoch ms (default: 24 h before `to`)" })),
-  to: Type.Optional(Type.String({ description: "ISO 8601 time or epoch ms, exclusive (default: now)" })),
-  line: Type.Optional(Type.String()),
-  zone: Type.Optional(Type.String()),
-  format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("csv")])),
-  resolution: Type.Optional(
-    Type.Union([Type.Literal("interval"), Type.Literal("15m"), Type.Literal("1h"), Type.Literal("1d")]),
-  ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT })),
-  cursor: Type.Optional(Type.String({ pattern: "^[0-9]+\\.[0-9]+$" })),
-});
+export const CountsQuerySchema = Type.Object(
+  {
+    from: Type.Optional(
+      Type.String({ description: "ISO 8601 time or epoch ms (default: 24 h before `to`)" }),
+    ),
+    to: Type.Optional(Type.String({ description: "ISO 8601 time or epoch ms, exclusive (default: now)" })),
+    line: Type.Optional(Type.String()),
+    zone: Type.Optional(Type.String()),
+    format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("csv")])),
+    resolution: Type.Optional(
+      Type.Union([Type.Literal("interval"), Type.Literal("15m"), Type.Literal("1h"), Type.Literal("1d")]),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT })),
+    cursor: Type.Optional(Type.String({ pattern: "^[0-9]+\\.[0-9]+$", maxLength: 40 })),
+  },
+  { additionalProperties: false },
+);
 export type CountsQuery = Static<typeof CountsQuerySchema>;
 
 class BadRequest extends Error {
   readonly statusCode = 400;
 }
 
+/** The largest time a JavaScript date holds (year 275760): beyond it no ISO time can be written. */
+const MAX_TIME_MS = 8.64e15;
+
 function parseTime(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (Number.isNaN(ms))
-    throw new BadRequest(`${name}: expected an ISO 8601 time or epoch milliseconds, got ${v}`);
+  if (Number.isNaN(ms) || ms > MAX_TIME_MS)
+    throw new BadRequest(
+      `${name}: expected an ISO 8601 time or epoch milliseconds up to ${MAX_TIME_MS}, got ${v.slice(0, 40)}`,
+    );
   return ms;
 }
 
+/**
+ * One CSV cell. Text that a spreadsheet would run as a formula (starting with = + - @, a tab or a
+ * carriage return) is prefixed with `'`, as OWASP advises: names come from the set-up page.
+ */
 const csvCell = (v: unknown) => {
-  const s = v === null || v === undefined ? "" : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  let s = v === null || v === undefined ? "" : String(v);
+  if (typeof v === "string" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 const csvRow = (cells: readonly unknown[]) => `${cells.map(csvCell).join(",")}\n`;
 

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { hostname } from "node:os";
 import fastifyCookie from "@fastify/cookie";
 import fastifyRateLimit from "@fastify/rate-limit";
 import { type Static, Type } from "@sinclair/typebox";
@@ -7,6 +9,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
+import type { Logger } from "pino";
 import type { SourceState } from "../capture/source.ts";
 import { GeometryConflict } from "../config/edit.ts";
 import { ConfigError } from "../config/load.ts";
@@ -16,7 +19,14 @@ import type { StatusMessage } from "../publish/messages.ts";
 import type { SetupAccess } from "../setup/setup-mode.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
 import { loadPageAssets, type PageAssets } from "./page-assets.ts";
-import { CSRF_HEADER, SESSION_COOKIE, type Session, Sessions, secretEquals } from "./session.ts";
+import {
+  CSRF_HEADER,
+  FailureLimit,
+  SESSION_COOKIE,
+  type Session,
+  Sessions,
+  secretEquals,
+} from "./session.ts";
 
 /** What the local API reads from a running counter: aggregates and health only, never frames. */
 export interface ApiSource {
@@ -84,6 +94,11 @@ const GeometryBody = Type.Object(
 );
 const LoginBody = Type.Object({ token: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
 const SetupBody = Type.Object({ active: Type.Boolean() }, { additionalProperties: false });
+/** Routes that take no query parameters say so: an unknown one is a 400, not ignored. */
+const NoQuery = Type.Object({}, { additionalProperties: false });
+const noQuery = { schema: { querystring: NoQuery } } as const;
+/** The largest geometry the schema allows (50 lines, 50 zones of 64 points) is far below this. */
+const GEOMETRY_BODY_LIMIT = 256 * 1024;
 
 export interface ApiOptions {
   readonly source: ApiSource;
@@ -94,8 +109,15 @@ export interface ApiOptions {
   readonly redact: (text: string) => string;
   /** How long a page login lasts (default 8 hours). */
   readonly sessionTtlMs?: number;
-  /** Login attempts allowed per client address and minute (default 5). */
+  /** Login attempts (and wrong bearer tokens) allowed per client address and minute (default 5). */
   readonly loginPerMinute?: number;
+  /**
+   * Host names the API may be called by besides IP addresses, `localhost` and this machine's name
+   * (`api.allowedHosts`). A request naming another host is refused: DNS rebinding.
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Where geometry saves and set-up switches are recorded: who, from where, what. */
+  readonly log?: Pick<Logger, "info" | "warn">;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -113,6 +135,37 @@ function isPublic(url: string): boolean {
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** `pole-7:8080` -> `pole-7`, `[::1]:8080` -> `::1`; lower case. */
+function hostOnly(hostHeader: string): string {
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith("[")) return h.slice(1, h.indexOf("]") > 0 ? h.indexOf("]") : undefined);
+  const colon = h.lastIndexOf(":");
+  return colon > 0 && h.indexOf(":") === colon ? h.slice(0, colon) : h;
+}
+
+/**
+ * The names a browser may use for this device. An IP address is always accepted (a page at an
+ * address is its own origin, never another site's); a name only when it is this machine's or listed,
+ * because any site can make its own name resolve to 127.0.0.1 and then read the API as its own origin.
+ */
+export function hostAllowed(hostHeader: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (!hostHeader) return false;
+  const host = hostOnly(hostHeader);
+  return isIP(host) !== 0 || allowed.has(host);
+}
+
+function allowedHostNames(extra: readonly string[]): Set<string> {
+  const own = hostname().toLowerCase();
+  return new Set(["localhost", own, `${own}.local`, ...extra.map((h) => h.toLowerCase())]);
+}
+
+/** Who made a request, for the audit log: never the token or the session id itself. */
+function actor(req: FastifyRequest, session: Session | undefined, loginRequired: boolean): string {
+  if (!loginRequired) return "loopback";
+  if (session) return `session ${session.id.slice(0, 6)}`;
+  return "bearer token";
+}
 
 const PAGE_HEADERS = {
   // the page loads nothing from elsewhere and may not be framed; the preview is a same-origin image
@@ -134,23 +187,58 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   const { source } = o;
   const sessions = new Sessions(o.sessionTtlMs ?? 8 * 3_600_000);
   const loginRequired = !LOOPBACK.has(o.host);
+  const perMinute = o.loginPerMinute ?? 5;
+  const wrongTokens = new FailureLimit(perMinute, 60_000);
+  const hosts = allowedHostNames(o.allowedHosts ?? []);
+  const audit = (req: FastifyRequest, fields: Record<string, unknown>, msg: string) =>
+    o.log?.info(
+      { stage: "api", by: actor(req, sessionOf(req), loginRequired), from: req.ip, ...fields },
+      msg,
+    );
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
   app.addHook("onSend", async (_req, _reply, payload) =>
     typeof payload === "string" ? o.redact(payload) : payload,
   );
   const sessionOf = (req: FastifyRequest): Session | undefined => sessions.get(req.cookies[SESSION_COOKIE]);
+  // DNS rebinding: a page of another site whose name resolves to this device is refused by the name
+  // it uses; a request from another origin (its Origin header) is refused whatever its name
+  app.addHook("onRequest", async (req, reply) => {
+    if ((req.url.split("?", 1)[0] ?? "") === "/health") return;
+    if (!hostAllowed(req.headers.host, hosts)) {
+      await reply.code(403).send({
+        error:
+          "this device is not known by that name: open it by its IP address, localhost or its host name, or list the name in api.allowedHosts",
+      });
+      return;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
+      await reply.code(403).send({ error: "requests from another site's page are refused" });
+    }
+  });
   if (loginRequired) {
     app.addHook("onRequest", async (req, reply) => {
       if (isPublic(req.url)) return;
       const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
-      if (o.token && bearer !== undefined && secretEquals(bearer, o.token)) return;
+      if (bearer !== undefined) {
+        const wait = wrongTokens.blockedForMs(req.ip);
+        if (wait > 0) {
+          await reply
+            .code(429)
+            .header("retry-after", String(Math.ceil(wait / 1000)))
+            .send({ error: `more than ${perMinute} wrong tokens in a minute from this address: wait` });
+          return;
+        }
+        if (o.token && secretEquals(bearer, o.token)) return;
+        wrongTokens.fail(req.ip);
+      }
       const session = sessionOf(req);
       if (!session) {
         await reply
           .code(401)
           .header("www-authenticate", "Bearer")
-          .send({ error: "bearer token or login required" });
+          .send({ error: bearer === undefined ? "bearer token or login required" : "wrong token" });
         return;
       }
       const csrf = req.headers[CSRF_HEADER];
@@ -168,12 +256,12 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     if (!file) return reply.code(404).send({ error: "not found" });
     return reply.headers(PAGE_HEADERS).header("content-type", file.contentType).send(file.body);
   };
-  app.get("/", async (_req, reply) => servePage("/", reply));
-  app.get<{ Params: { file: string } }>("/page/:file", async (req, reply) =>
+  app.get("/", noQuery, async (_req, reply) => servePage("/", reply));
+  app.get<{ Params: { file: string } }>("/page/:file", noQuery, async (req, reply) =>
     servePage(`/page/${req.params.file}`, reply),
   );
 
-  app.get("/api/session", async (req) => {
+  app.get("/api/session", noQuery, async (req) => {
     const session = sessionOf(req);
     return {
       loginRequired,
@@ -185,7 +273,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   app.post<{ Body: Static<typeof LoginBody> }>(
     "/api/login",
     {
-      schema: { body: LoginBody },
+      schema: { body: LoginBody, querystring: NoQuery },
       config: { rateLimit: { max: o.loginPerMinute ?? 5, timeWindow: 60_000 } },
     },
     async (req, reply) => {
@@ -205,13 +293,13 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
       return { csrf: s.csrf, expires: new Date(s.expiresMs).toISOString() };
     },
   );
-  app.post("/api/logout", async (req, reply) => {
+  app.post("/api/logout", noQuery, async (req, reply) => {
     sessions.delete(req.cookies[SESSION_COOKIE]);
     void reply.clearCookie(SESSION_COOKIE, { path: "/" });
     return { loggedOut: true };
   });
 
-  app.get("/health", async (_req, reply) => {
+  app.get("/health", noQuery, async (_req, reply) => {
     const camera = source.camera();
     const model = source.model();
     const databaseError = source.databaseError();
@@ -242,24 +330,27 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     return reply.code(ready ? 200 : 503).send(body);
   });
 
-  app.get("/metrics", async (_req, reply) => {
+  app.get("/metrics", noQuery, async (_req, reply) => {
     const m = await source.metrics();
     return reply.header("content-type", m.contentType).send(m.text);
   });
 
   registerHistoryRoute(app, source.history);
-  app.get("/api/status", async () => source.status());
-  app.get("/api/config", async () => source.redactedConfig());
+  app.get("/api/status", noQuery, async () => source.status());
+  app.get("/api/config", noQuery, async () => source.redactedConfig());
 
   // set-up: the lines and zones, and their replacement while counting (saved to the device file)
-  app.get("/api/geometry", async () => source.geometry());
+  app.get("/api/geometry", noQuery, async () => source.geometry());
   app.put<{ Body: Static<typeof GeometryBody> }>(
     "/api/geometry",
-    { schema: { body: GeometryBody } },
+    { schema: { body: GeometryBody, querystring: NoQuery }, bodyLimit: GEOMETRY_BODY_LIMIT },
     async (req, reply) => {
       const { revision, ...edit } = req.body;
       try {
-        return source.saveGeometry(edit, revision);
+        const before = source.geometry();
+        const saved = source.saveGeometry(edit, revision);
+        audit(req, geometryChange(before, saved), "lines and zones saved");
+        return saved;
       } catch (err) {
         if (err instanceof GeometryConflict)
           return reply.code(409).send({ error: err.message, revision: source.geometry().revision });
@@ -271,13 +362,25 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
 
   // set-up mode: switched on for minutes at most; its preview and live positions exist only then
   const setup = source.setup;
-  app.get("/api/setup", async () => setup.status());
-  app.post<{ Body: Static<typeof SetupBody> }>("/api/setup", { schema: { body: SetupBody } }, async (req) =>
-    setup.switch(req.body.active),
+  app.get("/api/setup", noQuery, async () => setup.status());
+  app.post<{ Body: Static<typeof SetupBody> }>(
+    "/api/setup",
+    { schema: { body: SetupBody, querystring: NoQuery } },
+    async (req) => {
+      const wasActive = setup.status().active;
+      const state = setup.switch(req.body.active);
+      if (state.active !== wasActive || req.body.active)
+        audit(
+          req,
+          { active: state.active, until: state.until },
+          req.body.active ? "set-up mode on" : "set-up mode off",
+        );
+      return state;
+    },
   );
   const setupOff = (reply: FastifyReply) =>
     reply.code(403).send({ error: "set-up mode is off: switch it on (POST /api/setup) to see the preview" });
-  app.get("/api/setup/background.jpg", async (_req, reply) => {
+  app.get("/api/setup/background.jpg", noQuery, async (_req, reply) => {
     if (!setup.status().active) return setupOff(reply);
     const image = setup.background();
     if (!image) {
@@ -292,7 +395,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
       .header("cache-control", "no-store")
       .send(await image);
   });
-  app.get("/api/setup/live", async (req, reply) => {
+  app.get("/api/setup/live", noQuery, async (req, reply) => {
     if (!setup.status().active) return setupOff(reply);
     const stream = openEventStream(req, reply);
     const unsubscribe = setup.subscribe(
@@ -304,7 +407,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   });
 
   // live counts for the page: aggregates only, always available
-  app.get("/api/counts/live", async (req, reply) => {
+  app.get("/api/counts/live", noQuery, async (req, reply) => {
     const stream = openEventStream(req, reply);
     const tick = () => stream.send("counts", source.liveCounts());
     tick();
@@ -312,6 +415,46 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     req.raw.on("close", () => clearInterval(timer));
   });
 };
+
+/** The Origin header names the same scheme-less host as the Host header (a same-origin request). */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host.toLowerCase() === host.trim().toLowerCase();
+  } catch {
+    return false; // "null" (a sandboxed frame, a file) is no origin of ours
+  }
+}
+
+/** What a geometry save changed, by name: for the audit log (no coordinates, which say nothing there). */
+function geometryChange(
+  before: SavedGeometry,
+  after: SavedGeometry,
+): {
+  lines: string[];
+  zones: string[];
+  added: string[];
+  removed: string[];
+  changed: string[];
+  anchor: string;
+} {
+  const named = (g: SavedGeometry) =>
+    new Map(
+      [...g.lines, ...g.zones].map(
+        (x) => [(x as { name?: unknown }).name as string, JSON.stringify(x)] as const,
+      ),
+    );
+  const was = named(before);
+  const now = named(after);
+  return {
+    lines: after.lines.map((l) => (l as { name: string }).name),
+    zones: after.zones.map((z) => (z as { name: string }).name),
+    added: [...now.keys()].filter((n) => !was.has(n)),
+    removed: [...was.keys()].filter((n) => !now.has(n)),
+    changed: [...now].filter(([n, v]) => was.has(n) && was.get(n) !== v).map(([n]) => n),
+    anchor: after.anchor,
+  };
+}
 
 /** Server-sent events on a hijacked reply (fastify's hooks no longer apply: nothing secret goes here). */
 function openEventStream(req: FastifyRequest, reply: FastifyReply) {

@@ -58,3 +58,43 @@ export class Sessions {
     if (id) this.byId.delete(id);
   }
 }
+
+/**
+ * Failures per client address within a window (wrong bearer tokens): past `max`, the address is
+ * refused until its window ends. Kept small: the oldest address goes first past `MAX_ADDRESSES`.
+ */
+export class FailureLimit {
+  private readonly byAddress = new Map<string, { count: number; untilMs: number }>();
+  private static readonly MAX_ADDRESSES = 1024;
+
+  constructor(
+    readonly max: number,
+    readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  fail(address: string): void {
+    const t = this.now();
+    const entry = this.byAddress.get(address);
+    if (!entry || entry.untilMs <= t) {
+      this.byAddress.delete(address);
+      this.byAddress.set(address, { count: 1, untilMs: t + this.windowMs });
+      if (this.byAddress.size > FailureLimit.MAX_ADDRESSES) {
+        const oldest = this.byAddress.keys().next().value;
+        if (oldest !== undefined) this.byAddress.delete(oldest);
+      }
+    } else entry.count++;
+  }
+
+  /** How long `address` must still wait (0: it may try). */
+  blockedForMs(address: string): number {
+    const entry = this.byAddress.get(address);
+    if (!entry) return 0;
+    const left = entry.untilMs - this.now();
+    if (left <= 0) {
+      this.byAddress.delete(address);
+      return 0;
+    }
+    return entry.count >= this.max ? left : 0;
+  }
+}

@@ -28,6 +28,8 @@ export async function startCounter(config: Config, deps: RuntimeDeps & { log: Lo
       host: config.api.host,
       token: config.api.token,
       redact: (text) => redactor.text(text),
+      allowedHosts: config.api.allowedHosts,
+      log: deps.log,
     });
     try {
       const address = await api.listen({ host: config.api.host, port: config.api.port });

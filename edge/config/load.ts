@@ -55,8 +55,20 @@ export function parseSection<T extends TSchema>(
 interface SchemaWithExtras {
   minItems?: number;
   maxItems?: number;
+  maxLength?: number;
   "x-noun"?: string;
+  /** What a string's pattern allows, in words. */
+  "x-rule"?: string;
   anyOf?: { const?: unknown }[];
+}
+
+/** Longest quotation of a value in a problem: a reply must not echo a megabyte back. */
+const MAX_QUOTED = 80;
+
+/** A value as a problem quotes it: JSON, cut after `MAX_QUOTED` characters. */
+export function quoted(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length <= MAX_QUOTED ? text : `${text.slice(0, MAX_QUOTED)}… (${text.length} characters)`;
 }
 
 function describeError(type: ValueErrorType, schema: TSchema, message: string, value: unknown): string {
@@ -64,6 +76,13 @@ function describeError(type: ValueErrorType, schema: TSchema, message: string, v
   switch (type) {
     case ValueErrorType.ArrayMinItems:
       return `expected at least ${s.minItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
+    case ValueErrorType.ArrayMaxItems:
+      return `expected at most ${s.maxItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
+    case ValueErrorType.StringMaxLength:
+      return `expected at most ${s.maxLength} characters, got ${typeof value === "string" ? value.length : "?"}`;
+    case ValueErrorType.StringPattern:
+      if (s["x-rule"]) return `${s["x-rule"]}, got ${quoted(value)}`;
+      return `${message.charAt(0).toLowerCase()}${message.slice(1)}, got ${quoted(value)}`;
     case ValueErrorType.ObjectAdditionalProperties:
       return "unknown key";
     case ValueErrorType.ObjectRequiredProperty:
@@ -71,17 +90,27 @@ function describeError(type: ValueErrorType, schema: TSchema, message: string, v
     case ValueErrorType.Union: {
       const consts = s.anyOf?.map((o) => o.const).filter((c) => c !== undefined);
       if (consts && consts.length === s.anyOf?.length) {
-        return `expected one of ${consts.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(value)}`;
+        return `expected one of ${consts.map((c) => JSON.stringify(c)).join(", ")}, got ${quoted(value)}`;
       }
       return message.toLowerCase();
     }
     default:
-      return `${message.charAt(0).toLowerCase()}${message.slice(1)}${value === undefined || typeof value === "object" ? "" : `, got ${JSON.stringify(value)}`}`;
+      return `${message.charAt(0).toLowerCase()}${message.slice(1)}${value === undefined || typeof value === "object" ? "" : `, got ${quoted(value)}`}`;
   }
 }
 
-/** Replaces `${NAME}` in every string with the environment variable, so secrets stay out of the file. */
+/**
+ * Sections whose strings are taken as written: lines and zones are edited from the page, and are
+ * published in every interval, so a `${NAME}` there would send the process's environment out.
+ */
+const LITERAL_SECTIONS = new Set(["/lines", "/zones"]);
+
+/**
+ * Replaces `${NAME}` in every string with the environment variable, so secrets stay out of the file
+ * (everywhere but in `LITERAL_SECTIONS`).
+ */
 function interpolateEnv(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (LITERAL_SECTIONS.has(path)) return value;
   if (typeof value === "string") {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = env[name];

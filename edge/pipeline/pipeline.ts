@@ -118,7 +118,12 @@ export function pipelineOptionsFrom(config: Config): PipelineOptions {
       minHits: config.tracker.minHits,
       classPrior: twoWheelerPrior(c.motorcycleShare),
     },
-    modes: { ...DEFAULT_MODE_OPTIONS, modeOf: c.modes },
+    modes: {
+      ...DEFAULT_MODE_OPTIONS,
+      modeOf: c.modes,
+      riderSpeed: c.riderSpeed,
+      motorcycleShare: c.motorcycleShare,
+    },
     line: {
       ...DEFAULT_LINE_OPTIONS,
       anchor: c.anchor,
@@ -200,7 +205,7 @@ export class Pipeline {
       this.buildCounters();
     }
     const update = this.tracker.update(detections, frame.tsMs);
-    const users = this.modes.update(update);
+    const users = this.modes.update(update, frame.height);
     this.removedIds.length = 0;
     for (const r of update.removed) this.removedIds.push(r.id);
     this.crossings.length = 0;
@@ -220,10 +225,11 @@ export class Pipeline {
   }
 
   /**
-   * Replaces lines and zones from `tsMs` on. The interval in progress is closed there and a new one
-   * begins, so counts made with the old geometry never mix with the new; both parts are partial and
-   * carry `quality.geometryChanged`. Tracks are kept; counting state starts afresh on new or moved
-   * lines and zones, and carries on for the unchanged ones.
+   * Replaces lines and zones from `tsMs` on. The interval in progress still ends on the regular
+   * clock (no save, however frequent, makes an interval shorter than the period: privacy); it
+   * reports the old lines and zones with what they counted until `tsMs` and the new ones with what
+   * they count after, and carries `quality.geometryChanged`. Tracks are kept; counting state starts
+   * afresh on new or moved lines and zones, and carries on for the unchanged ones.
    */
   replaceGeometry(geometry: Geometry, tsMs: number): IntervalCounts[] {
     this.geometry = geometry;
@@ -237,10 +243,7 @@ export class Pipeline {
     if (this.sizedFor.width > 0) this.buildCounters();
     if (!this.aggregator) return [];
     const closed = this.aggregator.flush(tsMs);
-    this.aggregator.markGeometryChanged();
-    for (const iv of this.aggregator.close(tsMs)) closed.push(iv);
-    this.aggregator = this.newAggregator(tsMs);
-    this.aggregator.markGeometryChanged();
+    this.aggregator.replaceGeometry(geometry.lines, geometry.zones);
     return closed;
   }
 
