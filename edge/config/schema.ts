@@ -26,7 +26,25 @@ const Name = Type.String({
   maxLength: 64,
   pattern: "^[A-Za-z0-9][A-Za-z0-9 _.-]*$",
   description: "Unique among lines and zones; letters, digits, space, _ . -",
+  "x-rule": "letters, digits, space, _ . - only, starting with a letter or digit",
 });
+
+/**
+ * The name of one side of a line: any language's letters, but nothing a spreadsheet would run as a
+ * formula when a city office opens the CSV (= + - @ first), no control characters, no `$`.
+ */
+const SideName = (options: { default?: string; description: string }) =>
+  Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: "^[^\\s=+\\-@$\\u0000-\\u001f\\u007f][^$\\u0000-\\u001f\\u007f]*$",
+    "x-rule": "no control characters or $, and not starting with a space, = + - or @",
+    ...options,
+  });
+
+/** Lines and zones a device counts at most (each adds rows to every interval message). */
+export const MAX_LINES = 50;
+export const MAX_ZONES = 50;
 
 const DeviceSchema = Type.Object(
   {
@@ -198,21 +216,20 @@ export const LineSchema = Type.Object(
     name: Name,
     points: Type.Array(RelativePoint, {
       minItems: 2,
+      maxItems: 32,
       "x-noun": "points",
       description: "Two or more points: a segment or polyline",
     }),
-    from: Type.String({ minLength: 1, default: "A", description: "Name of the side a crossing starts on" }),
-    to: Type.String({ minLength: 1, default: "B", description: "Name of the other side" }),
+    from: SideName({ default: "A", description: "Name of the side a crossing starts on" }),
+    to: SideName({ default: "B", description: "Name of the other side" }),
     inboundTo: Type.Optional(
-      Type.String({
-        minLength: 1,
+      SideName({
         description:
           "NGSI-LD: the side (from or to) towards the city centre; crossings towards it are CrowdFlowObserved `inbound` (default: to)",
       }),
     ),
     forwardTo: Type.Optional(
-      Type.String({
-        minLength: 1,
+      SideName({
         description:
           "NGSI-LD: the side (from or to) that traffic in the road's forward direction heads for; crossings towards it are TrafficFlowObserved `forward` (default: to)",
       }),
@@ -226,6 +243,7 @@ const ZoneSchema = Type.Object(
     name: Name,
     polygon: Type.Array(RelativePoint, {
       minItems: 3,
+      maxItems: 64,
       "x-noun": "points",
       description: "Three or more points enclosing an area",
     }),
@@ -284,6 +302,13 @@ const CountingSchema = Type.Object(
       default: DEFAULT_MOTORCYCLE_SHARE,
       description:
         "Expected share of motorcycles among two-wheelers here (0.1 suits a city street with many bicycles): a two-wheeler counts as a motorcycle only when the detector's evidence outweighs this prior",
+    }),
+    riderSpeed: Type.Number({
+      minimum: 0,
+      maximum: 20,
+      default: 2,
+      description:
+        "A person moving faster than this many of their own heights per second (walking 0.6-1, running up to about 2, cycling 2-4) for 0.6 s is counted as riding, also when no bicycle or motorcycle is seen under them; raise it where people run (a race, a sports ground), 0 turns the rule off",
     }),
     modes: Type.Record(Type.String(), Type.String({ minLength: 1, pattern: "^[a-z][a-z0-9_-]*$" }), {
       default: { ...DEFAULT_MODE_OF },
@@ -447,6 +472,20 @@ const ApiSchema = Type.Object(
         description: "Bearer token; write ${ENV_NAME} to read it from the environment",
       }),
     ),
+    allowedHosts: Type.Array(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        "x-rule": "a host name: letters, digits, . and -",
+      }),
+      {
+        default: [],
+        maxItems: 32,
+        description:
+          "Host names (besides IP addresses, localhost and this machine's own name) the page is opened by, e.g. pole-7.city.example; a request naming any other host is refused, so that a web page whose name resolves to this device (DNS rebinding) cannot use the API",
+      },
+    ),
   },
   { ...strict, default: {} },
 );
@@ -476,8 +515,8 @@ export const ConfigSchema = Type.Object(
     device: DeviceSchema,
     camera: CameraSchema,
     model: Type.Object(ModelSchema.properties, { ...strict, default: {} }),
-    lines: Type.Array(LineSchema, { default: [] }),
-    zones: Type.Array(ZoneSchema, { default: [] }),
+    lines: Type.Array(LineSchema, { default: [], maxItems: MAX_LINES, "x-noun": "lines" }),
+    zones: Type.Array(ZoneSchema, { default: [], maxItems: MAX_ZONES, "x-noun": "zones" }),
     tracker: TrackerSchema,
     counting: CountingSchema,
     aggregation: AggregationSchema,
