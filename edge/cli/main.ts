@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Argument, Command, Option } from "commander";
 import type { RunHandle } from "../app/run.ts";
-import { ConfigError, configWarnings, loadConfigFile } from "../config/load.ts";
+import { ConfigError, configWarnings, loadConfigFile, readConfigDocument } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
@@ -21,6 +21,8 @@ const lazy = {
   evalTrackCount: () => import("./eval-track-count-commands.ts"),
   progress: () => import("./progress.ts"),
   setup: () => import("./setup-command.ts"),
+  siteLoad: () => import("../site/load.ts"),
+  site: () => import("../site/site-process.ts"),
 };
 
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
@@ -72,9 +74,19 @@ const program = new Command()
 const config = program.command("config").description("work with device configuration files");
 config
   .command("check")
-  .argument("<file>", "YAML configuration file")
+  .argument("<file>", "YAML configuration file: a device's, or a site's (site.yaml, with a `site:` key)")
   .description("validate a configuration file and print every problem with its path")
-  .action((file: string) => {
+  .action(async (file: string) => {
+    const siteLoad = await lazy.siteLoad();
+    if (siteLoad.isSiteDocument(readConfigDocument(file).toJS())) {
+      const s = siteLoad.loadSiteConfigFile(file);
+      const devices = new Set(s.gates.map((g) => g.device)).size;
+      process.stdout.write(
+        `${file}: valid (site ${s.site.id}, ${s.gates.length} gates on ${devices} devices, ${s.zones.length} zones, reset ${s.reset.time}, capacity ${s.capacity ?? "not set"})\n`,
+      );
+      for (const w of siteLoad.siteWarnings(s)) process.stderr.write(`warning: ${w}\n`);
+      return;
+    }
     const c = loadConfig(file);
     process.stdout.write(
       `${file}: valid (device ${c.device.id}, ${c.lines.length} lines, ${c.zones.length} zones, model ${c.model.id})\n`,
@@ -313,6 +325,30 @@ program
       if (o.duration) setTimeout(resolve, Number(o.duration) * 1000);
     });
     await device.stop();
+    log.info("stopped");
+  });
+
+program
+  .command("site")
+  .description(
+    "one site, many gates: the gates' intervals from the broker -> occupancy, per-gate totals, alarms (site.yaml)",
+  )
+  .requiredOption("--config <file>", "site configuration (YAML with `site:` and `gates:`)")
+  .action(async (o: { config: string }) => {
+    const siteLoad = await lazy.siteLoad();
+    const config = siteLoad.loadSiteConfigFile(o.config);
+    const r = Redactor.for(config);
+    redact = (s) => r.text(s);
+    const log = (await lazy.logger()).createLogger(undefined, redact);
+    for (const w of siteLoad.siteWarnings(config)) log.warn(`configuration: ${w}`);
+    const site = new (await lazy.site()).SiteProcess(config, { log });
+    site.start();
+    log.info({ site: config.site.id, gates: config.gates.length }, "site started");
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    await site.stop();
     log.info("stopped");
   });
 

@@ -36,7 +36,9 @@ export class Mosquitto {
 
   async start(): Promise<void> {
     const conf = join(this.dir, "mosquitto.conf");
-    writeFileSync(conf, `listener ${this.port} 127.0.0.1\n${this.extraConfig}persistence false\n`);
+    // Mosquitto takes the last `persistence` line: off unless the extra configuration turns it on
+    const persistence = /^persistence\s/m.test(this.extraConfig) ? "" : "persistence false\n";
+    writeFileSync(conf, `listener ${this.port} 127.0.0.1\n${this.extraConfig}${persistence}`);
     const proc = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
     proc.stderr?.on("data", (d: Buffer) => {
       this.log += d.toString();

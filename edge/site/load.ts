@@ -1,0 +1,138 @@
+import { Value, ValueErrorType } from "@sinclair/typebox/value";
+import { ConfigError, formatPath, readConfigDocument } from "../config/load.ts";
+import { Redactor } from "../domain/redact.ts";
+import { isValidTimeZone } from "./reset.ts";
+import { type SiteConfig, SiteConfigSchema } from "./schema.ts";
+
+/** A parsed YAML file is a site configuration (rather than a device's) when it has a `site` key. */
+export function isSiteDocument(raw: unknown): boolean {
+  return raw !== null && typeof raw === "object" && !Array.isArray(raw) && "site" in raw;
+}
+
+/** `${NAME}` replaced by the environment variable, as in a device file (secrets stay out of it). */
+function interpolateEnv(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (typeof value === "string")
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+      return v ?? "";
+    });
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, `${path}/${i}`, env, problems));
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, `${path}/${k}`, env, problems)]),
+    );
+  return value;
+}
+
+function describe(type: ValueErrorType, message: string, value: unknown, noun: string | undefined): string {
+  switch (type) {
+    case ValueErrorType.ArrayMinItems:
+      return `expected at least one of the ${noun ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
+    case ValueErrorType.ObjectAdditionalProperties:
+      return "unknown key";
+    case ValueErrorType.ObjectRequiredProperty:
+      return "required";
+    default:
+      return `${message.charAt(0).toLowerCase()}${message.slice(1)}${value === undefined || typeof value === "object" ? "" : `, got ${JSON.stringify(value)}`}`;
+  }
+}
+
+/** What the schema cannot express: unique names, one gate per device line, alarm levels in order. */
+function crossChecks(c: SiteConfig): string[] {
+  const problems: string[] = [];
+  const names = new Map<string, string>();
+  const lines = new Map<string, string>();
+  c.gates.forEach((g, i) => {
+    const prev = names.get(g.name);
+    if (prev) problems.push(`gates[${i}].name: "${g.name}" is already used by ${prev}`);
+    else names.set(g.name, `gates[${i}]`);
+    const key = `${g.device}\u0000${g.line}`;
+    const same = lines.get(key);
+    if (same) problems.push(`gates[${i}].line: device ${g.device} line "${g.line}" is already ${same}`);
+    else lines.set(key, `gates[${i}]`);
+  });
+  c.zones.forEach((z, i) => {
+    const prev = names.get(z.name);
+    if (prev) problems.push(`zones[${i}].name: "${z.name}" is already used by ${prev}`);
+    else names.set(z.name, `zones[${i}]`);
+  });
+  const levels = new Set<string>();
+  c.alarms.forEach((a, i) => {
+    if (levels.has(a.name)) problems.push(`alarms[${i}].name: "${a.name}" is already used`);
+    levels.add(a.name);
+    const before = c.alarms[i - 1];
+    if (before && a.atPercent <= before.atPercent)
+      problems.push(
+        `alarms[${i}].atPercent: levels go lowest first; ${a.atPercent} is not above ${before.atPercent}`,
+      );
+  });
+  if (c.reset.timeZone !== undefined && !isValidTimeZone(c.reset.timeZone))
+    problems.push(`reset.timeZone: unknown time zone "${c.reset.timeZone}"`);
+  const t = c.mqtt.tls;
+  if ((t.cert === undefined) !== (t.key === undefined))
+    problems.push("mqtt.tls: cert and key must be given together");
+  if (c.mqtt.password !== undefined && c.mqtt.username === undefined)
+    problems.push("mqtt.username: required when mqtt.password is set");
+  return problems;
+}
+
+/** Validates a parsed site.yaml: fills defaults, reports every problem with its path. */
+export function parseSiteConfig(
+  raw: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): SiteConfig {
+  if (!isSiteDocument(raw))
+    throw new ConfigError(source, ["(root): expected a mapping with site, gates, reset, capacity, mqtt"]);
+  const problems: string[] = [];
+  const interpolated = interpolateEnv(raw, "", env, problems);
+  const withDefaults = Value.Default(SiteConfigSchema, Value.Clone(interpolated));
+  const required = new Set<string>();
+  for (const e of Value.Errors(SiteConfigSchema, withDefaults)) {
+    const path = formatPath(e.path);
+    // a missing field is "required", not also "expected string"
+    if (required.has(path)) continue;
+    if (e.type === ValueErrorType.ObjectRequiredProperty) required.add(path);
+    const noun = (e.schema as { "x-noun"?: string })["x-noun"];
+    problems.push(`${path}: ${describe(e.type, e.message, e.value, noun)}`);
+  }
+  const redactor = Redactor.for(interpolated);
+  if (problems.length > 0)
+    throw new ConfigError(
+      source,
+      problems.map((p) => redactor.text(p)),
+    );
+  const config = withDefaults as SiteConfig;
+  const more = crossChecks(config);
+  if (more.length > 0)
+    throw new ConfigError(
+      source,
+      more.map((p) => redactor.text(p)),
+    );
+  return config;
+}
+
+export function loadSiteConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): SiteConfig {
+  return parseSiteConfig(readConfigDocument(path).toJS(), path, env);
+}
+
+/** Valid but probably not meant: printed by `config check`, logged by `counter site`. */
+export function siteWarnings(c: SiteConfig): string[] {
+  const w: string[] = [];
+  if (c.capacity === undefined && c.alarms.length > 0)
+    w.push("capacity: not set, so the alarm levels are never reached");
+  const devices = new Set(c.gates.map((g) => g.device));
+  if (devices.size === 1 && c.gates.length > 1)
+    w.push(`gates: all on one device (${[...devices][0]}); a site usually has a device per entrance`);
+  if (c.reset.timeZone === undefined)
+    w.push(
+      `reset.timeZone: not set; ${c.reset.time} is read in this machine's time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone})`,
+    );
+  return w;
+}
+
+/** The MQTT client id of the site's persistent session. */
+export function siteClientId(c: SiteConfig): string {
+  return c.mqtt.clientId ?? `site-${c.site.id}`;
+}

@@ -1,0 +1,237 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { Count } from "../domain/counts.ts";
+import { SCHEMA_VERSION } from "../publish/messages.ts";
+
+/** The site's MQTT topics: one site process per site, many sites on one broker. */
+export function siteTopics(baseTopic: string, siteId: string): { occupancy: string; alarm: string } {
+  return {
+    occupancy: `${baseTopic}/site/${siteId}/occupancy`,
+    alarm: `${baseTopic}/site/${siteId}/alarm`,
+  };
+}
+
+const Iso = Type.String({ format: "date-time" });
+const IsoOrNull = Type.Union([Iso, Type.Null()]);
+
+const GateStateSchema = Type.Union(
+  [Type.Literal("ok"), Type.Literal("offline"), Type.Literal("blind"), Type.Literal("unknown")],
+  {
+    description:
+      "ok: online and observing; offline: its status says offline or no interval arrived for offlineAfterIntervals of its intervals; blind: camera down or coverage below minCoverage; unknown: nothing heard since the site process started",
+  },
+);
+
+const GateSchema = Type.Object(
+  {
+    gate: Type.String(),
+    device: Type.String(),
+    line: Type.String(),
+    entered: Count,
+    exited: Count,
+    state: GateStateSchema,
+    since: Type.Union([Iso, Type.Null()], { description: "When the gate entered this state" }),
+    coverage: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+      description: "Share of its last interval the device observed (null before the first)",
+    }),
+    lastIntervalEnd: IsoOrNull,
+    intervals: Count,
+    missingIntervals: Type.Integer({
+      minimum: 0,
+      description:
+        "Gaps in the device's sequence numbers among the intervals received today: intervals not (yet) delivered",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const ZoneSchema = Type.Object(
+  {
+    zone: Type.String(),
+    device: Type.String(),
+    occupancyMean: Type.Number({ minimum: 0 }),
+    occupancyMax: Count,
+    intervalEnd: IsoOrNull,
+  },
+  { additionalProperties: false },
+);
+
+/** `<base>/site/<site>/occupancy`, QoS 1, retained: the site now. */
+export const SiteMessageSchema = Type.Object(
+  {
+    type: Type.Literal("site"),
+    schemaVersion: Type.Literal(SCHEMA_VERSION),
+    siteId: Type.String(),
+    name: Type.String(),
+    dayStart: Iso,
+    occupancy: Type.Integer({
+      minimum: 0,
+      description:
+        "People inside: entries minus exits since the reset, summed interval by interval in time order; where that would go below zero it stays at zero (see clamps)",
+    }),
+    partial: Type.Boolean({
+      description: "At least one gate is offline, blind or not heard from: occupancy misses its crossings",
+    }),
+    partialSince: Type.Union([Iso, Type.Null()], {
+      description: "Since when occupancy has been partial without a break",
+    }),
+    entered: Count,
+    exited: Count,
+    clamps: Type.Integer({
+      minimum: 0,
+      description:
+        "Intervals today after which entries minus exits went below zero and occupancy was held at zero",
+    }),
+    peak: Type.Object(
+      { occupancy: Count, at: IsoOrNull },
+      { additionalProperties: false, description: "Today's highest occupancy and the end of its interval" },
+    ),
+    capacity: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    alarm: Type.Union([Type.String(), Type.Null()], { description: "The alarm level reached, or null" }),
+    lastIntervalEnd: Type.Union([Iso, Type.Null()], {
+      description: "End of the latest interval counted: occupancy is as of then",
+    }),
+    gates: Type.Array(GateSchema),
+    zones: Type.Array(ZoneSchema),
+    previousDay: Type.Union(
+      [
+        Type.Object(
+          {
+            dayStart: Iso,
+            dayEnd: Iso,
+            entered: Count,
+            exited: Count,
+            drift: Type.Integer({
+              description:
+                "Occupancy left at the reset, when the grounds are empty: how far the count drifted over the day",
+            }),
+            clamps: Count,
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ],
+      { description: "The day before this one, as it stands (late intervals still correct it)" },
+    ),
+    ts: Iso,
+  },
+  { additionalProperties: false, $id: "site.schema.json", title: "Edge counter site message" },
+);
+export type SiteMessage = Static<typeof SiteMessageSchema>;
+export type GateReport = Static<typeof GateSchema>;
+export type ZoneReport = Static<typeof ZoneSchema>;
+export type GateState = Static<typeof GateStateSchema>;
+
+/** `<base>/site/<site>/alarm`, QoS 1, retained: published whenever the level changes. */
+export const AlarmMessageSchema = Type.Object(
+  {
+    type: Type.Literal("alarm"),
+    schemaVersion: Type.Literal(SCHEMA_VERSION),
+    siteId: Type.String(),
+    level: Type.Union([Type.String(), Type.Null()], { description: "The level now; null below every level" }),
+    previousLevel: Type.Union([Type.String(), Type.Null()]),
+    occupancy: Count,
+    capacity: Type.Integer({ minimum: 1 }),
+    percent: Type.Number({ minimum: 0 }),
+    partial: Type.Boolean({
+      description: "Occupancy was partial (a gate offline or blind) when this was raised",
+    }),
+    ts: Iso,
+  },
+  { additionalProperties: false, $id: "site-alarm.schema.json", title: "Edge counter site alarm message" },
+);
+export type AlarmMessage = Static<typeof AlarmMessageSchema>;
+
+/** What the site reads from a device's counts message; other fields (added later) are ignored. */
+export interface ReceivedInterval {
+  readonly deviceId: string;
+  readonly seq: number;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly periodSec: number;
+  readonly coverage: number;
+  readonly lines: readonly { line: string; from: string; to: string; mode: string; count: number }[];
+  readonly zones: readonly { zone: string; mode: string; occupancyMean: number; occupancyMax: number }[];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object";
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+
+/**
+ * A counts message (native format) as the site uses it, or a reason why not. Coverage is the
+ * observed share of the interval; a `coverage` field in the message (scene health: the share of the
+ * view the detector could see) lowers it further when present.
+ */
+export function readCountsMessage(payload: string): ReceivedInterval | string {
+  let m: unknown;
+  try {
+    m = JSON.parse(payload);
+  } catch {
+    return "not JSON";
+  }
+  if (!isObj(m) || m.type !== "counts") return "not a counts message";
+  if (Array.isArray(m.entities))
+    return "NGSI-LD format: the site reads the native format (mqtt.format: native)";
+  const { deviceId, seq, intervalStart, intervalEnd, quality, lines } = m;
+  if (typeof deviceId !== "string" || !Number.isInteger(seq) || (seq as number) < 1)
+    return "no deviceId or seq";
+  const startMs = Date.parse(String(intervalStart));
+  const endMs = Date.parse(String(intervalEnd));
+  if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || endMs <= startMs) return "bad interval times";
+  if (!Array.isArray(lines)) return "no lines";
+  const outLines: ReceivedInterval["lines"][number][] = [];
+  for (const l of lines) {
+    if (!isObj(l) || typeof l.line !== "string" || typeof l.from !== "string" || typeof l.to !== "string")
+      return "bad line count";
+    if (typeof l.mode !== "string" || !isCount(l.count)) return "bad line count";
+    outLines.push({ line: l.line, from: l.from, to: l.to, mode: l.mode, count: l.count });
+  }
+  const outZones: ReceivedInterval["zones"][number][] = [];
+  if (Array.isArray(m.zones))
+    for (const z of m.zones)
+      if (isObj(z) && typeof z.zone === "string" && typeof z.mode === "string")
+        outZones.push({
+          zone: z.zone,
+          mode: z.mode,
+          occupancyMean: typeof z.occupancyMean === "number" ? z.occupancyMean : 0,
+          occupancyMax: isCount(z.occupancyMax) ? z.occupancyMax : 0,
+        });
+  const periodSec = (endMs - startMs) / 1000;
+  const coverageSec =
+    isObj(quality) && typeof quality.coverageSec === "number" ? quality.coverageSec : periodSec;
+  let coverage = Math.min(1, coverageSec / periodSec);
+  const seen = isObj(m.coverage) ? m.coverage.share : m.coverage;
+  if (typeof seen === "number" && seen >= 0 && seen <= 1) coverage *= seen;
+  return {
+    deviceId,
+    seq: seq as number,
+    startMs,
+    endMs,
+    periodSec,
+    coverage,
+    lines: outLines,
+    zones: outZones,
+  };
+}
+
+/** A retained status message as the site uses it. */
+export interface ReceivedStatus {
+  readonly deviceId: string;
+  readonly online: boolean;
+  readonly cameraDown: boolean;
+}
+
+export function readStatusMessage(payload: string): ReceivedStatus | string {
+  let m: unknown;
+  try {
+    m = JSON.parse(payload);
+  } catch {
+    return "not JSON";
+  }
+  if (!isObj(m) || m.type !== "status" || typeof m.deviceId !== "string" || typeof m.online !== "boolean")
+    return "not a status message";
+  return {
+    deviceId: m.deviceId,
+    online: m.online,
+    cameraDown: isObj(m.camera) && m.camera.state === "down",
+  };
+}
