@@ -304,6 +304,11 @@ describeWithAssets("counter run: the region follows lines and set-up", [modelPat
         zones: [],
       });
       await after("frames cropped around the moved line", croppedAround(0.2));
+      // each new region restarted the capture once (set-up on, off, the moved line), and says so
+      const restarts = (
+        await runtime.metrics.registry.getSingleMetric("counter_capture_region_restarts_total")?.get()
+      )?.values[0]?.value;
+      expect(restarts).toBe(3);
     } finally {
       runtime.requestStop();
       await done;

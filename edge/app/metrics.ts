@@ -55,6 +55,11 @@ export class CounterMetrics {
     help: "Camera source restarts since start",
     registers: [this.registry],
   });
+  readonly regionRestarts = new Counter({
+    name: "counter_capture_region_restarts_total",
+    help: "Capture restarts for a new detection region (lines saved, set-up on or off): a moment without frames each, not a failure",
+    registers: [this.registry],
+  });
   readonly brokerConnected = new Gauge({
     name: "counter_broker_connected",
     help: "1 while connected to the MQTT broker",

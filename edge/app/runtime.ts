@@ -348,7 +348,10 @@ export class CounterRuntime {
     this.deps.log
       .child({ stage: "capture" })
       .info({ region: isWholeView(next) ? "whole" : next }, "detection region changed");
-    if (!this.replay) this.restartCapture?.();
+    if (!this.replay && this.restartCapture) {
+      this.metrics.regionRestarts.inc();
+      this.restartCapture();
+    }
   }
 
   /**
