@@ -107,6 +107,65 @@ describe("a person's box cut from below keeps the feet where they are", () => {
   });
 });
 
+describe("a walker hidden from below by a nearer road user is counted by their estimated feet", () => {
+  /** Two walkers: the farther one's box as the detector sees it, and the nearer one's whole box. */
+  function walkPast(
+    far: (i: number) => Box,
+    near: (i: number) => Box | undefined,
+    frames: number,
+    lineY: number,
+  ) {
+    const pipeline = new Pipeline(EVAL_PIPELINE_OPTIONS, across(lineY));
+    const out: { dir: string; estimated: boolean | undefined }[] = [];
+    for (let i = 0; i < frames; i++) {
+      const dets = person(far(i));
+      const n = near(i);
+      if (n) dets.push(...person(n));
+      for (const c of pipeline.step({ tsMs: i * 40, ...SCENE }, dets).crossings)
+        if (c.mode === "pedestrian") out.push({ dir: `${c.from}>${c.to}`, estimated: c.estimated });
+    }
+    return out;
+  }
+  // The farther walker strolls right along a line 40 px above their feet; a nearer walker passes in
+  // front, leftwards, and as they slide in the detector's box of the farther one ends ever higher
+  // (4 % of the height a frame: too gradual for a sudden cut), 100 px up at most, then back down.
+  const nearer = (i: number): Box | undefined => {
+    const x = 900 - 12 * i;
+    return x < 0 ? undefined : { x1: x, y1: 500, x2: x + 110, y2: 780 };
+  };
+  const farX = (i: number) => 300 + 3 * i;
+  const hiddenBy = (i: number): number => {
+    const n = nearer(i);
+    const cx = farX(i) + 40;
+    if (!n || n.x2 < cx - 30 || n.x1 > cx + 30) return 0;
+    // how far the nearer walker has slid over the farther one's centre, 0..1
+    return Math.min(1, (Math.min(n.x2, cx + 30) - Math.max(n.x1, cx - 30)) / 60);
+  };
+
+  it("a walker along a line, hidden little by little from below, crosses nothing (the bottom of the box did)", () => {
+    const far = (i: number): Box => ({
+      x1: farX(i),
+      y1: 400,
+      x2: farX(i) + 80,
+      y2: 600 - 96 * hiddenBy(i) + 4,
+    });
+    expect(walkPast(far, nearer, 100, 0.56)).toEqual([]);
+  });
+
+  it("a walker crossing while hidden is counted once, and the crossing says it rests on an estimate", () => {
+    // walking down 3 px a frame (feet 560 -> 860), the line at 700; the nearer walker stands in front
+    // of the line from frame 30 to 75, the farther one's box ending at their top
+    const standing = (i: number): Box | undefined =>
+      i >= 30 && i < 75 ? { x1: 280, y1: 640, x2: 420, y2: 980 } : undefined;
+    const far = (i: number): Box => {
+      const feet = 560 + 3 * i;
+      const n = standing(i);
+      return { x1: 320, y1: feet - 200, x2: 380, y2: n ? Math.min(feet, n.y1 + 4) : feet };
+    };
+    expect(walkPast(far, standing, 110, 0.7)).toEqual([{ dir: "north>south", estimated: true }]);
+  });
+});
+
 describe("CutFromBelow", () => {
   const whole = { x1: 480, y1: 400, x2: 540, y2: 600 };
   /** Boxes seen at 25 fps from time 0. */

@@ -35,6 +35,15 @@ export const DEFAULT_LINE_OPTIONS: LineCounterOptions = {
 
 const FROM_TO = 1;
 const TO_FROM = 2;
+/**
+ * A box that lost more than this share of its height from one sighting to the next was cut (a part
+ * hidden by something nearer, or by the picture's edge), it did not move: no side is committed on
+ * that sighting, and a crossing waits for the next one to confirm the side (a cut that comes and
+ * goes moves the anchor over the line and back). Walking or driving changes a box's height by a few
+ * per cent between frames, also at 7 fps. A box that grows that much is uncovered: its anchor is
+ * better than before, and is taken at once.
+ */
+const JUMP = 0.2;
 
 interface TrackLineState extends PerTrack {
   /** Committed side: -1 the `from` side, +1 the `to` side, 0 not yet known. */
@@ -50,6 +59,9 @@ interface TrackLineState extends PerTrack {
   counted: number;
   /** A crossing completed while the track was still tentative: emitted once it is confirmed. */
   pending: number;
+  /** An estimated extent placed the anchor since the side was last committed / in the pending crossings. */
+  estimated: boolean;
+  pendingEstimated: boolean;
   lastX: number;
   lastY: number;
   /** Distance of the last anchor from the line, in pixels, and the box height then. */
@@ -108,6 +120,8 @@ export class LineCounter {
             crossed: false,
             counted: 0,
             pending: 0,
+            estimated: false,
+            pendingEstimated: false,
             lastX: 0,
             lastY: 0,
             lastDistance: 0,
@@ -120,22 +134,33 @@ export class LineCounter {
           const o = u.origin;
           if (o && o.tsMs < tsMs) {
             const p = anchorPoint(o.box, this.options.anchor);
-            this.step(s, p.x, p.y, Math.max(1, o.box.y2 - o.box.y1), o.tsMs);
+            this.step(s, p.x, p.y, Math.max(1, o.box.y2 - o.box.y1), o.tsMs, false);
           }
         }
       }
-      this.step(s, a.x, a.y, height, tsMs);
+      this.step(s, a.x, a.y, height, tsMs, u.estimated === true);
       if (s.pending !== 0 && u.confirmed) {
-        for (const dir of [FROM_TO, TO_FROM]) if (s.pending & dir) this.emit(dir, u, tsMs);
+        for (const dir of [FROM_TO, TO_FROM])
+          if (s.pending & dir) this.emit(dir, u, tsMs, s.pendingEstimated);
         s.pending = 0;
+        s.pendingEstimated = false;
       }
     }
     this.states.expire(tsMs);
     return this.out;
   }
 
-  private step(s: TrackLineState, x: number, y: number, height: number, tsMs: number): void {
+  private step(
+    s: TrackLineState,
+    x: number,
+    y: number,
+    height: number,
+    tsMs: number,
+    estimated: boolean,
+  ): void {
     const pts = this.line.points;
+    const cut = s.hasLast && s.lastHeight - height > JUMP * s.lastHeight;
+    if (estimated) s.estimated = true;
     if (s.hasLast && !s.crossed) {
       for (let i = 1; i < pts.length; i++) {
         const p = pts[i - 1]!;
@@ -152,7 +177,7 @@ export class LineCounter {
     const { side, distance } = sideOfPolyline(pts, x, y);
     s.lastDistance = distance;
     s.lastHeight = height;
-    if (side === 0) return;
+    if (side === 0 || (cut && s.side !== 0)) return;
     if (side !== s.observedSide) {
       s.observedSide = side;
       s.observedSinceMs = tsMs;
@@ -175,15 +200,17 @@ export class LineCounter {
         if (!(s.counted & dir)) {
           s.counted |= dir;
           s.pending |= dir;
+          if (s.estimated) s.pendingEstimated = true;
         }
       }
       s.side = side;
     }
     s.provisional = false;
     s.crossed = false;
+    s.estimated = estimated;
   }
 
-  private emit(dir: number, u: RoadUser, tsMs: number): void {
+  private emit(dir: number, u: RoadUser, tsMs: number, estimated: boolean): void {
     const forward = dir === FROM_TO;
     this.out.push({
       line: this.line.name,
@@ -191,6 +218,7 @@ export class LineCounter {
       to: forward ? this.line.to : this.line.from,
       mode: u.mode,
       tsMs,
+      estimated,
     });
   }
 

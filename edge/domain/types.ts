@@ -103,6 +103,12 @@ export interface RoadUser {
   readonly seen: boolean;
   /** Where the road user was first seen, when that was before its track began (see `Track.origin`). */
   readonly origin?: Sighting;
+  /**
+   * The box's bottom is an estimate: the detector's box ended above the feet (hidden by a nearer
+   * road user or cut by an occluder or the picture's edge) and the whole extent was restored from
+   * the track's history.
+   */
+  readonly estimated?: boolean;
 }
 
 export interface Crossing {
@@ -111,6 +117,8 @@ export interface Crossing {
   readonly to: string;
   readonly mode: Mode;
   readonly tsMs: number;
+  /** The anchor's path over the line rested on an estimated extent (see `RoadUser.estimated`). */
+  readonly estimated?: boolean;
 }
 
 export interface ZoneEvent {

@@ -18,7 +18,7 @@ import {
 } from "../pipeline/pipeline.ts";
 import { DEFAULT_TRACKER_OPTIONS } from "../track/byte-tracker.ts";
 import { DEFAULT_MODE_OPTIONS } from "../track/mode-of-travel.ts";
-import { readGroundTruth, readSequence } from "./mot.ts";
+import { type GtBox, readGroundTruth, readSequence } from "./mot.ts";
 
 export type { RelativeLine };
 
@@ -237,14 +237,19 @@ export function countGroundTruthBoxes(
   seqDir: string,
   lines: readonly RelativeLine[],
   pipelineOptions: PipelineOptions = EVAL_PIPELINE_OPTIONS,
-): { readonly counts: DirectionCounts; readonly crossings: readonly { frame: number; key: string }[] } {
+  /** What a detector would see of each frame's people (default: the whole boxes), e.g. `occludedByNearer`. */
+  seenOf: (people: readonly GtBox[]) => readonly GtBox[] = (people) => people,
+): {
+  readonly counts: DirectionCounts;
+  readonly crossings: readonly { frame: number; key: string; estimated: boolean }[];
+} {
   const seq = readSequence(seqDir);
   const gt = readGroundTruth(join(seqDir, "gt", "gt.txt"));
   const pipeline = new Pipeline(pipelineOptions, { lines, zones: [] });
   const counts: DirectionCounts = new Map();
-  const crossings: { frame: number; key: string }[] = [];
+  const crossings: { frame: number; key: string; estimated: boolean }[] = [];
   for (let frame = 1; frame <= seq.length; frame++) {
-    const dets: Detection[] = (gt.get(frame) ?? []).map((g) => ({
+    const dets: Detection[] = seenOf(gt.get(frame) ?? []).map((g) => ({
       classId: 0,
       label: "person",
       score: 0.9,
@@ -257,7 +262,7 @@ export function countGroundTruthBoxes(
     for (const x of result.crossings) {
       const k = key(x.line, x.from, x.to);
       counts.set(k, (counts.get(k) ?? 0) + 1);
-      crossings.push({ frame, key: k });
+      crossings.push({ frame, key: k, estimated: x.estimated === true });
     }
   }
   return { counts, crossings };

@@ -15,6 +15,12 @@ const HISTORY = 5;
 const STILL = 0.05;
 /** ...for this long, measured in time so that it means the same at 7 and at 30 fps. */
 const STAND_MS = 500;
+/**
+ * A top edge that moved by more than this share of the height from one sighting to the next is not
+ * the same person's (the track took over someone else's box) or not their head (two people boxed as
+ * one): the recent whole boxes say nothing of the extent under it. Walking moves it a few per cent.
+ */
+const TOP_JUMP = 0.25;
 
 interface PersonShape {
   /** Heights and widths of the last whole boxes (a ring). */
@@ -22,6 +28,8 @@ interface PersonShape {
   readonly widths: Float64Array;
   count: number;
   next: number;
+  /** Top of the last seen box, whole or not. */
+  seenTop: number;
   /** Top and bottom of the last whole box. */
   top: number;
   bottom: number;
@@ -62,8 +70,16 @@ export class CutFromBelow {
   private readonly shapes = new Map<number, PersonShape>();
   private readonly sorted = new Float64Array(HISTORY);
 
-  /** The box to count a person with: the tracker's box, or its whole height when it is cut from below. */
-  restore(trackId: number, box: Box, tsMs: number, seen: boolean): Box {
+  /** Whether the last box `restore` returned is an estimate of the whole extent rather than the tracker's box. */
+  estimated = false;
+
+  /**
+   * The box to count a person with: the tracker's box, or its whole height when it is cut from below.
+   * `hiddenBelow`: the box's bottom lies where something nearer covers the person (another road
+   * user's box, the picture's edge), so the box may end above the feet whatever its history says.
+   */
+  restore(trackId: number, box: Box, tsMs: number, seen: boolean, hiddenBelow = false): Box {
+    this.estimated = false;
     let s = this.shapes.get(trackId);
     if (!s) {
       s = {
@@ -71,6 +87,7 @@ export class CutFromBelow {
         widths: new Float64Array(HISTORY),
         count: 0,
         next: 0,
+        seenTop: Number.NaN,
         top: 0,
         bottom: 0,
         cut: false,
@@ -85,20 +102,47 @@ export class CutFromBelow {
       };
       this.shapes.set(trackId, s);
     }
+    const topJumped = seen && Math.abs(box.y1 - s.seenTop) > TOP_JUMP * (box.y2 - box.y1);
+    if (seen) s.seenTop = box.y1;
+    if (seen && hiddenBelow && s.count > 0) return this.belowHidden(s, box, topJumped);
     // A prediction is handed on as the tracker made it (no detection says it is cut), and is no
     // evidence either way: the track stays cut or whole as it was.
     if (seen) s.cut = this.isCut(s, box);
     // Someone standing still keeps the feet they stood on, however slowly a cut comes: a cut that
     // builds up over many frames is followed down by the recent boxes, not by a still top.
     const feet = seen ? this.standingFeet(s, box, tsMs) : Number.NaN;
-    if (!s.cut && feet - box.y2 >= MIN_CUT * (box.y2 - box.y1))
+    if (!s.cut && feet - box.y2 >= MIN_CUT * (box.y2 - box.y1)) {
+      this.estimated = true;
       return { x1: box.x1, y1: box.y1, x2: box.x2, y2: feet };
+    }
     if (!seen || !s.cut) {
       if (seen) this.remember(s, box);
       return box;
     }
+    this.estimated = true;
     // a new box, as the tracker's are: a consumer may hold it past the next frame (rare: only while cut)
     return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y1 + s.height };
+  }
+
+  /**
+   * The bottom is covered by something nearer: the box is not evidence of the person's height, so it
+   * never becomes a reference (a cut that grows as the occluder slides in is not followed down), and
+   * a box shorter than the recent whole ones by more than their jitter is counted with their height
+   * below its visible top. The top is what stays visible of a person hidden from below.
+   */
+  private belowHidden(s: PersonShape, box: Box, topJumped: boolean): Box {
+    s.cut = false;
+    s.standSinceMs = Number.NaN;
+    if (topJumped) {
+      // not the extent the recent whole boxes measured: they are no reference for this one
+      s.count = 0;
+      s.next = 0;
+      return box;
+    }
+    const height = this.median(s.heights, s.count);
+    if (box.y2 - box.y1 >= height * (1 - MIN_CUT / 2)) return box;
+    this.estimated = true;
+    return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y1 + height };
   }
 
   forget(trackId: number): void {

@@ -1,4 +1,4 @@
-import { DEFAULT_MODE_OF, isPerson, isTwoWheeler } from "../domain/classes.ts";
+import { DEFAULT_MODE_OF, DEFAULT_MOTORCYCLE_SHARE, isPerson, isTwoWheeler } from "../domain/classes.ts";
 import type { Box, Mode, RoadUser, Track, TrackUpdate } from "../domain/types.ts";
 import { CutFromBelow } from "./cut-from-below.ts";
 
@@ -9,13 +9,30 @@ export interface ModeOptions {
   readonly riderFrames: number;
   /** A two-wheeler slower than this many of its own box heights per second is parked. */
   readonly parkedSpeed: number;
+  /**
+   * A person moving faster than this many of their own heights per second for `RIDING_MS` rides
+   * (walking is 0.6-1, running up to about 2, cycling 2-4), also when no two-wheeler is seen under
+   * them; 0 turns the rule off.
+   */
+  readonly riderSpeed: number;
+  /** Expected share of motorcycles among two-wheelers: which one a rider seen without it rides, until riders seen with theirs say otherwise. */
+  readonly motorcycleShare: number;
 }
 
 export const DEFAULT_MODE_OPTIONS: ModeOptions = {
   modeOf: DEFAULT_MODE_OF,
   riderFrames: 3,
   parkedSpeed: 0.15,
+  riderSpeed: 2,
+  motorcycleShare: DEFAULT_MOTORCYCLE_SHARE,
 };
+
+/** How long a person must keep to riding speed to be taken for a rider (the speed is a filter's, noisy at first). */
+const RIDING_MS = 600;
+/** The prior's weight, in riders seen with their two-wheeler, in the guess of what a rider seen without one rides. */
+const PRIOR_RIDERS = 3;
+/** Riders seen with their two-wheeler are remembered with this weight at most (older ones fade). */
+const MAX_RIDERS = 200;
 
 interface UserState {
   /** The road user handed on, updated in place every frame. */
@@ -26,11 +43,41 @@ interface UserState {
   partner: number | undefined;
   /** Person: whether the partner is ridden (true) or walked beside (false). */
   riding: boolean;
+  /** Person: the two-wheeler label it was seen riding, or "" — kept when that two-wheeler is lost from view. */
+  rode: string;
+  /** Person: time at riding speed, less time below it (ms), and the last frame it was measured at. */
+  fastMs: number;
+  lastMs: number;
 }
 
-function speedInHeights(t: Track): number {
-  const h = Math.max(1, t.box.y2 - t.box.y1);
+function speedInHeights(t: Track, box: Box = t.box): number {
+  const h = Math.max(1, box.y2 - box.y1);
   return Math.hypot(t.velocity.x, t.velocity.y) / h;
+}
+
+/**
+ * A detector boxes a person hidden from below down to about the occluder's top edge, give or take
+ * this share of the person's height.
+ */
+const EDGE_TOLERANCE = 0.05;
+
+/**
+ * The person's feet may be hidden: the bottom-centre of their box lies in (or on the top edge of)
+ * the box of a road user nearer the camera (lower feet or wheels, on the same ground), or on the
+ * picture's bottom edge.
+ */
+function bottomHidden(p: Track, others: readonly Track[], exclude: UserState, sceneHeight: number): boolean {
+  const x = (p.box.x1 + p.box.x2) / 2;
+  const y = p.box.y2;
+  if (sceneHeight > 0 && y >= sceneHeight - 1) return true;
+  const below = y + EDGE_TOLERANCE * (p.box.y2 - p.box.y1);
+  for (const o of others) {
+    if (o === p || o.box.y2 <= y || o.box.y1 > below || o.box.x1 >= x || o.box.x2 <= x) continue;
+    // the two-wheeler a person rides (or may ride) lies under them, it does not hide them
+    if (o.id === exclude.partner || exclude.evidence.has(o.id)) continue;
+    return true;
+  }
+  return false;
 }
 
 /** Geometry of a person on a two-wheeler: centred over it, head above it, feet not below its wheels. */
@@ -67,15 +114,26 @@ export class ModeOfTravel {
   private readonly states = new Map<number, UserState>();
   private readonly out: RoadUser[] = [];
   private readonly cutFromBelow = new CutFromBelow();
+  private readonly persons: Track[] = [];
+  private readonly wheels: Track[] = [];
+  private readonly seen: Track[] = [];
+  /** Riders seen with their two-wheeler, per label, since start (faded past `MAX_RIDERS`). */
+  private readonly ridden = new Map<string, number>();
 
   constructor(readonly options: ModeOptions = DEFAULT_MODE_OPTIONS) {}
 
-  update(u: TrackUpdate): readonly RoadUser[] {
+  /** `sceneHeight`: the picture's height in box pixels (its bottom edge hides feet); 0 if unknown. */
+  update(u: TrackUpdate, sceneHeight = 0): readonly RoadUser[] {
     for (const t of u.removed) this.forget(t.id);
-    const persons: Track[] = [];
-    const wheels: Track[] = [];
+    const persons = this.persons;
+    const wheels = this.wheels;
+    const seen = this.seen;
+    persons.length = 0;
+    wheels.length = 0;
+    seen.length = 0;
     for (const t of u.tracks) {
       if (t.lastSeenMs !== u.tsMs) continue;
+      seen.push(t);
       if (isPerson(t.category)) persons.push(t);
       else if (isTwoWheeler(t.category)) wheels.push(t);
     }
@@ -96,6 +154,9 @@ export class ModeOfTravel {
           ps.partner = b.id;
           ps.riding = riding;
           bs.partner = p.id;
+          // seen riding: a rider when this two-wheeler is hidden later; walking it: a pedestrian
+          ps.rode = riding ? b.category : "";
+          if (riding) this.sawRidden(b.category);
         } else if (ps.partner === b.id && now === 0) {
           ps.partner = undefined;
           bs.partner = undefined;
@@ -110,7 +171,15 @@ export class ModeOfTravel {
       user.confirmed = t.state === "confirmed" || t.state === "lost";
       user.seen = t.lastSeenMs === u.tsMs;
       // counted by where the feet are, also when an occluder or the picture's edge hides them
-      user.box = isPerson(t.category) ? this.cutFromBelow.restore(t.id, t.box, u.tsMs, user.seen) : t.box;
+      if (isPerson(t.category)) {
+        const hidden = user.seen && bottomHidden(t, seen, s, sceneHeight);
+        user.box = this.cutFromBelow.restore(t.id, t.box, u.tsMs, user.seen, hidden);
+        user.estimated = this.cutFromBelow.estimated;
+        if (user.seen) this.measureSpeed(s, t, user.box, u.tsMs);
+      } else {
+        user.box = t.box;
+        user.estimated = false;
+      }
       if (isTwoWheeler(t.category)) {
         // Absorbed by its rider or walker, parked, or possibly someone's bike not yet fused: not counted.
         if (
@@ -127,12 +196,48 @@ export class ModeOfTravel {
           (partner && (this.options.modeOf[partner.category] ?? DEFAULT_MODE_OF[partner.category])) ??
           this.options.modeOf[t.category] ??
           t.category;
+      } else if (isPerson(t.category) && s.rode !== "") {
+        // seen riding (with a two-wheeler now out of sight, or at riding speed): still a rider
+        user.mode = this.options.modeOf[s.rode] ?? DEFAULT_MODE_OF[s.rode] ?? s.rode;
       } else {
         user.mode = this.options.modeOf[t.category] ?? t.category;
       }
       this.out.push(user);
     }
     return this.out;
+  }
+
+  /**
+   * A person at riding speed for `RIDING_MS` rides, whether or not a two-wheeler is seen under them
+   * (hidden by the rider in front, or missed by the detector): nobody walks that fast. Measured in
+   * their own heights per second, so it needs no calibration of the camera. Once a rider, the track
+   * stays one (a cyclist waiting at a light is not a pedestrian).
+   */
+  private measureSpeed(s: UserState, t: Track, box: Box, tsMs: number): void {
+    const dt = Number.isNaN(s.lastMs) ? 0 : tsMs - s.lastMs;
+    s.lastMs = tsMs;
+    if (s.rode !== "" || s.partner !== undefined || this.options.riderSpeed <= 0) return;
+    const fast = speedInHeights(t, box) >= this.options.riderSpeed;
+    s.fastMs = fast ? s.fastMs + dt : Math.max(0, s.fastMs - dt);
+    if (s.fastMs >= RIDING_MS) s.rode = this.likelyTwoWheeler();
+  }
+
+  /**
+   * What a rider seen without their two-wheeler most likely rides: the prior (`motorcycleShare`)
+   * weighed as `PRIOR_RIDERS` riders, plus the riders seen here with theirs.
+   */
+  private likelyTwoWheeler(): string {
+    const share = this.options.motorcycleShare;
+    const motorcycles = share * PRIOR_RIDERS + (this.ridden.get("motorcycle") ?? 0);
+    const bicycles = (1 - share) * PRIOR_RIDERS + (this.ridden.get("bicycle") ?? 0);
+    return motorcycles > bicycles ? "motorcycle" : "bicycle";
+  }
+
+  private sawRidden(label: string): void {
+    this.ridden.set(label, (this.ridden.get(label) ?? 0) + 1);
+    let total = 0;
+    for (const n of this.ridden.values()) total += n;
+    if (total > MAX_RIDERS) for (const [k, n] of this.ridden) this.ridden.set(k, n / 2);
   }
 
   private hasPendingRider(wheelId: number): boolean {
@@ -144,10 +249,21 @@ export class ModeOfTravel {
     let s = this.states.get(t.id);
     if (!s) {
       s = {
-        user: { trackId: t.id, box: t.box, mode: "", confirmed: false, seen: true, origin: t.origin },
+        user: {
+          trackId: t.id,
+          box: t.box,
+          mode: "",
+          confirmed: false,
+          seen: true,
+          origin: t.origin,
+          estimated: false,
+        },
         evidence: new Map(),
         partner: undefined,
         riding: false,
+        rode: "",
+        fastMs: 0,
+        lastMs: Number.NaN,
       };
       this.states.set(t.id, s);
     }
