@@ -16,6 +16,8 @@ const lazy = {
   run: () => import("../app/run.ts"),
   simulate: () => import("../app/simulate.ts"),
   fetch: () => import("../detect/fetch-model.ts"),
+  quantize: () => import("./model-quantize-command.ts"),
+  modelBench: () => import("./model-bench-command.ts"),
   detect: () => import("./detect-command.ts"),
   evalDetect: () => import("./eval-detect-command.ts"),
   evalTrackCount: () => import("./eval-track-count-commands.ts"),
@@ -157,6 +159,48 @@ model
       `${r.downloaded ? "fetched" : "already present"}: ${r.path} (${r.bytes} bytes, sha256 ${r.sha256})\n`,
     );
   });
+
+model
+  .command("quantize")
+  .argument("<id|path>", "float model: manifest id (in --model-dir) or a file with a manifest sha256")
+  .description(
+    "make a static int8 (QDQ) copy of a float model, calibrated on images; recipe written beside it",
+  )
+  .addOption(
+    new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
+  )
+  .option("--calibration <dir>", "folder of calibration images (default: $DATA_DIR/coco128-train2017/images)")
+  .option("--frames <n>", "calibration images used (the first n by name)", "64")
+  .option("--out <file>", "output file (default: <model>.int8.onnx beside the float model)")
+  .option(
+    "--ops <which>",
+    "all: Conv, SiLU, Add, Concat, MaxPool, Resize in int8; conv: only Conv (default: all)",
+  )
+  .option("--stem-convs <n>", "first convolutions kept float (default: 2)")
+  .option(
+    "--head-depth <n>",
+    "convolutions kept float at the outputs: those with fewer than n convolutions after them (default: 1)",
+  )
+  .option(
+    "--range <how>",
+    "activation ranges: percentile, minmax over all images, or mean of each image's extremes (default: percentile)",
+  )
+  .option(
+    "--percentile <p>",
+    "with --range percentile: share of values inside the range, in % (default: 99.99)",
+  )
+  .option("--threads <n>", "calibration threads, 0 = one per core", "0")
+  .action(async (ref: string, o) => exit((await lazy.quantize()).runQuantize(ref, o)));
+
+modelOptions(
+  model
+    .command("bench")
+    .description(
+      "time the float and int8 variants of a model on this device; shows what model.precision auto picks",
+    )
+    .option("--seconds <s>", "total timing, shared by the two variants", "10")
+    .option("--json", "machine-readable output"),
+).action(async (o) => exit((await lazy.modelBench()).runModelBench(o)));
 
 modelOptions(
   program
@@ -334,11 +378,38 @@ program
     "one site, many gates: the gates' intervals from the broker -> occupancy, per-gate totals, alarms (site.yaml)",
   )
   .requiredOption("--config <file>", "site configuration (YAML with `site:` and `gates:`)")
-  .action(async (o: { config: string }) => {
+  .addOption(
+    new Option(
+      "--csv <bucket>",
+      "print entries and exits per gate and 15 min or hour from the site's database as CSV, and exit",
+    ).choices(["15m", "1h"]),
+  )
+  .option("--from <time>", "with --csv: first interval start, ISO 8601 (default: the site day's reset)")
+  .option("--to <time>", "with --csv: end, ISO 8601 (default: the next reset)")
+  .action(async (o: { config: string; csv?: "15m" | "1h"; from?: string; to?: string }) => {
     const siteLoad = await lazy.siteLoad();
     const config = siteLoad.loadSiteConfigFile(o.config);
     const r = Redactor.for(config);
     redact = (s) => r.text(s);
+    if (o.csv) {
+      const { SiteStore } = await import("../site/site-store.ts");
+      const csv = await import("../site/csv.ts");
+      const day = csv.siteDayAround(config, Date.now());
+      const at = (v: string | undefined, fallback: number, name: string) => {
+        const ms = v === undefined ? fallback : Date.parse(v);
+        if (!Number.isFinite(ms)) throw new Error(`--${name}: expected an ISO 8601 time, got "${v}"`);
+        return ms;
+      };
+      const store = new SiteStore(config.storage.path, { readonly: true });
+      try {
+        process.stdout.write(
+          csv.siteCsv(store, o.csv, at(o.from, day.fromMs, "from"), at(o.to, day.toMs, "to")),
+        );
+      } finally {
+        store.close();
+      }
+      return;
+    }
     const log = (await lazy.logger()).createLogger(undefined, redact);
     for (const w of siteLoad.siteWarnings(config)) log.warn(`configuration: ${w}`);
     const site = new (await lazy.site()).SiteProcess(config, { log });

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { findModel, loadManifest, type ModelDescriptor } from "./model-descriptor.ts";
+import { BASE_MODEL_KEY, PRECISION_KEY, readOnnxMetadata } from "./onnx-metadata.ts";
 
 export class ModelLoadError extends Error {
   override readonly name = "ModelLoadError";
@@ -10,8 +11,13 @@ export class ModelLoadError extends Error {
 export interface ModelFile {
   readonly path: string;
   readonly bytes: Buffer;
-  /** The manifest entry the file matches (by id or by sha256), if any. */
+  /**
+   * The manifest entry the file matches (by id or by sha256), if any; for a copy quantized by
+   * `counter model quantize`, its float model's entry under the id `<id>-int8`.
+   */
   readonly descriptor: ModelDescriptor | undefined;
+  /** The manifest model a quantized copy was made from. */
+  readonly quantizedFrom?: string;
 }
 
 export function sha256(data: Uint8Array): string {
@@ -63,5 +69,35 @@ export function readModelFile(ref: string, modelDir: string): ModelFile {
     throw new ModelLoadError(`model file ${path} is empty (0 bytes); expected an ONNX model`);
   const digest = sha256(bytes);
   const known = loadManifest().models.find((m) => m.sha256 === digest || m.otherSha256.includes(digest));
-  return { path, bytes, descriptor: known };
+  if (known) return { path, bytes, descriptor: known };
+  return { path, bytes, ...quantizedCopy(bytes, path, digest) };
+}
+
+/** A file `counter model quantize` wrote names its float model in its metadata; it reads input and output alike. */
+function quantizedCopy(
+  bytes: Buffer,
+  path: string,
+  digest: string,
+): { descriptor: ModelDescriptor | undefined; quantizedFrom?: string } {
+  let meta: Map<string, string>;
+  try {
+    meta = readOnnxMetadata(bytes);
+  } catch {
+    return { descriptor: undefined }; // not readable as ONNX: ONNX Runtime names the problem
+  }
+  const base = findModel(meta.get(BASE_MODEL_KEY) ?? "");
+  if (!base) return { descriptor: undefined };
+  const precision = meta.get(PRECISION_KEY) ?? "int8";
+  return {
+    descriptor: {
+      ...base,
+      id: `${base.id}-${precision}`,
+      name: `${base.name}, quantized to ${precision}`,
+      file: basename(path),
+      sha256: digest,
+      otherSha256: [],
+      bytes: bytes.length,
+    },
+    quantizedFrom: base.id,
+  };
 }

@@ -64,3 +64,7 @@ export function parseImgsz(value: string): { width: number; height: number } | u
   if (nums.length === 2) return { width: nums[1]!, height: nums[0]! };
   return undefined;
 }
+
+/** Metadata a quantized copy carries: the manifest model it was made from, and its precision. */
+export const BASE_MODEL_KEY = "counter.base_model";
+export const PRECISION_KEY = "counter.precision";

@@ -1,0 +1,119 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import ort from "onnxruntime-node";
+import { ModelLoadError, readModelFile } from "../detect/model-file.ts";
+import { int8PathFor } from "../detect/precision.ts";
+import { DEFAULT_RECIPE, type QuantizeRecipe, quantizeModel } from "../detect/quantize.ts";
+import type { FramePixels } from "../domain/types.ts";
+
+export interface QuantizeCliOptions {
+  modelDir: string;
+  calibration?: string;
+  frames: string;
+  out?: string;
+  ops?: string;
+  stemConvs?: string;
+  headDepth?: string;
+  range?: string;
+  percentile?: string;
+  threads?: string;
+}
+
+const IMAGE = /\.(jpe?g|png)$/i;
+
+/** The default calibration folder: COCO train2017 images (the accuracy is measured on val2017 ones). */
+export function defaultCalibrationDir(): string {
+  return join(process.env.DATA_DIR ?? "../shared/data", "coco128-train2017", "images");
+}
+
+/** The recipe file written beside a quantized model. */
+export function recipePathFor(modelPath: string): string {
+  return modelPath.replace(/\.onnx$/i, "") + ".json";
+}
+
+async function* imageFrames(files: readonly string[]): AsyncGenerator<FramePixels> {
+  for (const f of files) yield { kind: "encoded", data: readFileSync(f) };
+}
+
+export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<number> {
+  const file = readModelFile(ref, o.modelDir);
+  if (!file.descriptor) {
+    throw new ModelLoadError(
+      `${file.path} is not a manifest model (by id or sha256); quantize needs its input description`,
+    );
+  }
+  if (file.quantizedFrom)
+    throw new ModelLoadError(`${file.path} is already quantized (from ${file.quantizedFrom})`);
+  const d = file.descriptor;
+  const dir = resolve(o.calibration ?? defaultCalibrationDir());
+  if (!existsSync(dir))
+    throw new Error(`calibration folder not found: ${dir} (give one with --calibration DIR)`);
+  const frames = Number(o.frames);
+  if (!Number.isInteger(frames) || frames < 1)
+    throw new Error(`--frames must be a positive integer, got ${o.frames}`);
+  const images = readdirSync(dir)
+    .filter((f) => IMAGE.test(f))
+    .sort()
+    .slice(0, frames)
+    .map((f) => join(dir, f));
+  if (images.length === 0) throw new Error(`no .jpg/.png images in ${dir}`);
+  const ops = o.ops ?? DEFAULT_RECIPE.ops;
+  if (ops !== "conv" && ops !== "all") throw new Error(`--ops must be conv or all, got ${ops}`);
+  const range = o.range ?? DEFAULT_RECIPE.range;
+  if (range !== "minmax" && range !== "mean" && range !== "percentile")
+    throw new Error(`--range must be minmax, mean or percentile, got ${range}`);
+  const recipe: QuantizeRecipe = {
+    ...DEFAULT_RECIPE,
+    ops,
+    range,
+    ...(o.stemConvs !== undefined ? { stemConvs: Number(o.stemConvs) } : {}),
+    ...(o.headDepth !== undefined ? { headDepth: Number(o.headDepth) } : {}),
+    ...(o.percentile !== undefined ? { percentile: Number(o.percentile) } : {}),
+  };
+  const out = resolve(o.out ?? int8PathFor(file.path));
+  const t0 = performance.now();
+  const r = await quantizeModel({
+    modelBytes: file.bytes,
+    baseModel: d.id,
+    input: d.input,
+    preprocess: d.preprocess,
+    frames: imageFrames(images),
+    recipe,
+    threads: o.threads === undefined ? 0 : Number(o.threads),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  // Written beside the target and renamed into place: a reader never sees half a model.
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.partial`;
+  writeFileSync(tmp, r.bytes);
+  renameSync(tmp, out);
+  const recipeFile = recipePathFor(out);
+  const record = {
+    file: basename(out),
+    sha256: r.sha256,
+    bytes: r.bytes.length,
+    precision: "int8",
+    baseModel: d.id,
+    baseSha256: d.sha256,
+    format: "QDQ: per-channel symmetric int8 weights, uint8 activations, int32 biases",
+    recipe: r.recipe,
+    floatConvs: r.floatConvs,
+    quantizedConvs: r.quantizedConvs.length,
+    quantizedOtherOps: r.quantizedOtherOps,
+    calibration: {
+      folder: dir,
+      frames: r.calibrationFrames,
+      first: basename(images[0]!),
+      last: basename(images.at(-1)!),
+    },
+    onnxruntime: ort.env.versions.common,
+  };
+  writeFileSync(recipeFile, `${JSON.stringify(record, null, 2)}\n`);
+  process.stdout.write(
+    `quantized ${d.id} -> ${out} (${r.bytes.length} bytes, sha256 ${r.sha256}) in ${seconds.toFixed(1)} s\n` +
+      `  ${r.quantizedConvs.length} Conv int8, ${r.floatConvs.length} float (${r.floatConvs.map((f) => `${f.name} ${f.why}`).join(", ")}); ` +
+      `${r.quantizedOtherOps} other ops int8; ${r.calibrationFrames} calibration frames from ${dir}\n` +
+      `  recipe: ${recipeFile}\n`,
+  );
+  return 0;
+}
