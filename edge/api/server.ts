@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { hostname } from "node:os";
 import fastifyCookie from "@fastify/cookie";
 import fastifyRateLimit from "@fastify/rate-limit";
-import { type Static, Type } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -13,10 +13,21 @@ import type { Logger } from "pino";
 import type { SourceState } from "../capture/source.ts";
 import { GeometryConflict } from "../config/edit.ts";
 import { ConfigError } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
 import type { LiveCounts } from "../domain/live.ts";
-import type { RegionSetting } from "../domain/view.ts";
 import type { StatusMessage } from "../publish/messages.ts";
 import type { SetupAccess } from "../setup/setup-mode.ts";
+import {
+  GeometryAnswer,
+  GeometryEdit,
+  type GeometryView,
+  HealthAnswer,
+  LoginAnswer,
+  LoginBody,
+  NoQuery,
+  SessionAnswer,
+  SetupBody,
+} from "./contract.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
 import { loadPageAssets, type PageAssets } from "./page-assets.ts";
 import {
@@ -42,60 +53,24 @@ export interface ApiSource {
   /** The retained status message as it would be published now. */
   status(): StatusMessage;
   /** The configuration with every secret shown as `***`. */
-  redactedConfig(): unknown;
+  redactedConfig(): Config;
   /**
    * The lines and zones counted now (relative coordinates, as configured) and the device file's
    * revision, which a save names (null: started without a file, nothing can be saved).
    */
-  geometry(): SavedGeometry;
+  geometry(): GeometryView;
   /**
    * Saves new lines and zones to the device's file and applies them while counting; throws
    * `ConfigError` (every problem with its path) or, when `revision` is not the file's,
    * `GeometryConflict`, and then changes nothing.
    */
-  saveGeometry(
-    edit: { readonly lines: unknown[]; readonly zones: unknown[]; readonly anchor?: unknown },
-    revision?: string,
-  ): SavedGeometry;
+  saveGeometry(edit: Omit<GeometryEdit, "revision">, revision?: string): GeometryView;
   /** Set-up mode: the preview without road users and live positions, only while on. */
   readonly setup: SetupAccess;
   liveCounts(): LiveCounts;
 }
 
-export interface SavedGeometry {
-  readonly lines: readonly unknown[];
-  readonly zones: readonly unknown[];
-  /** The point of each box that is counted (`counting.anchor`). */
-  readonly anchor: string;
-  readonly revision: string | null;
-  /** Where the detector looks (`camera.region`), for the page to draw; absent: the whole view. */
-  readonly region?: DetectionRegionInfo;
-}
-
-export interface DetectionRegionInfo {
-  readonly setting: RegionSetting;
-  readonly margin: number;
-  /** The model input's width / height (the shape a region around lines grows to); null before loading. */
-  readonly inputAspect: number | null;
-}
-
-const GeometryBody = Type.Object(
-  {
-    lines: Type.Array(Type.Unknown()),
-    zones: Type.Array(Type.Unknown()),
-    anchor: Type.Optional(
-      Type.Unknown({ description: "counting.anchor, validated with the whole configuration" }),
-    ),
-    revision: Type.Optional(
-      Type.String({ description: "The revision the edit started from (GET /api/geometry)" }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const LoginBody = Type.Object({ token: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
-const SetupBody = Type.Object({ active: Type.Boolean() }, { additionalProperties: false });
 /** Routes that take no query parameters say so: an unknown one is a 400, not ignored. */
-const NoQuery = Type.Object({}, { additionalProperties: false });
 const noQuery = { schema: { querystring: NoQuery } } as const;
 /** The largest geometry the schema allows (50 lines, 50 zones of 64 points) is far below this. */
 const GEOMETRY_BODY_LIMIT = 256 * 1024;
@@ -261,19 +236,23 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     servePage(`/page/${req.params.file}`, reply),
   );
 
-  app.get("/api/session", noQuery, async (req) => {
-    const session = sessionOf(req);
-    return {
-      loginRequired,
-      authenticated: !loginRequired || session !== undefined,
-      csrf: session?.csrf ?? null,
-      expires: session ? new Date(session.expiresMs).toISOString() : null,
-    };
-  });
+  app.get(
+    "/api/session",
+    { schema: { querystring: NoQuery, response: { 200: SessionAnswer } } },
+    async (req): Promise<SessionAnswer> => {
+      const session = sessionOf(req);
+      return {
+        loginRequired,
+        authenticated: !loginRequired || session !== undefined,
+        csrf: session?.csrf ?? null,
+        expires: session ? new Date(session.expiresMs).toISOString() : null,
+      };
+    },
+  );
   app.post<{ Body: Static<typeof LoginBody> }>(
     "/api/login",
     {
-      schema: { body: LoginBody, querystring: NoQuery },
+      schema: { body: LoginBody, querystring: NoQuery, response: { 200: LoginAnswer } },
       config: { rateLimit: { max: o.loginPerMinute ?? 5, timeWindow: 60_000 } },
     },
     async (req, reply) => {
@@ -299,36 +278,40 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     return { loggedOut: true };
   });
 
-  app.get("/health", noQuery, async (_req, reply) => {
-    const camera = source.camera();
-    const model = source.model();
-    const databaseError = source.databaseError();
-    const database = databaseError === null ? "ok" : "error";
-    const b = source.broker();
-    const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";
-    const ready = model !== null && camera?.state === "up";
-    const setupState = source.setup.status();
-    const body = {
-      status:
-        ready && database === "ok" && broker !== "disconnected" ? "ok" : ready ? "degraded" : "not-ready",
-      live: true,
-      ready,
-      model,
-      camera: camera
-        ? {
-            state: camera.state,
-            since: new Date(camera.sinceMs).toISOString(),
-            lastError: camera.lastError,
-            restarts: camera.restarts,
-          }
-        : null,
-      broker: { state: broker, lastError: b.lastError },
-      database: { state: database, error: databaseError },
-      outboxDepth: source.outboxDepth(),
-      setup: { active: setupState.active, since: setupState.since, until: setupState.until },
-    };
-    return reply.code(ready ? 200 : 503).send(body);
-  });
+  app.get(
+    "/health",
+    { schema: { querystring: NoQuery, response: { 200: HealthAnswer, 503: HealthAnswer } } },
+    async (_req, reply) => {
+      const camera = source.camera();
+      const model = source.model();
+      const databaseError = source.databaseError();
+      const database = databaseError === null ? "ok" : "error";
+      const b = source.broker();
+      const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";
+      const ready = model !== null && camera?.state === "up";
+      const setupState = source.setup.status();
+      const body: HealthAnswer = {
+        status:
+          ready && database === "ok" && broker !== "disconnected" ? "ok" : ready ? "degraded" : "not-ready",
+        live: true,
+        ready,
+        model,
+        camera: camera
+          ? {
+              state: camera.state,
+              since: new Date(camera.sinceMs).toISOString(),
+              lastError: camera.lastError,
+              restarts: camera.restarts,
+            }
+          : null,
+        broker: { state: broker, lastError: b.lastError },
+        database: { state: database, error: databaseError },
+        outboxDepth: source.outboxDepth(),
+        setup: { active: setupState.active, since: setupState.since, until: setupState.until },
+      };
+      return reply.code(ready ? 200 : 503).send(body);
+    },
+  );
 
   app.get("/metrics", noQuery, async (_req, reply) => {
     const m = await source.metrics();
@@ -340,10 +323,17 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   app.get("/api/config", noQuery, async () => source.redactedConfig());
 
   // set-up: the lines and zones, and their replacement while counting (saved to the device file)
-  app.get("/api/geometry", noQuery, async () => source.geometry());
-  app.put<{ Body: Static<typeof GeometryBody> }>(
+  app.get(
     "/api/geometry",
-    { schema: { body: GeometryBody, querystring: NoQuery }, bodyLimit: GEOMETRY_BODY_LIMIT },
+    { schema: { querystring: NoQuery, response: { 200: GeometryAnswer } } },
+    async () => source.geometry(),
+  );
+  app.put<{ Body: GeometryEdit }>(
+    "/api/geometry",
+    {
+      schema: { body: GeometryEdit, querystring: NoQuery, response: { 200: GeometryAnswer } },
+      bodyLimit: GEOMETRY_BODY_LIMIT,
+    },
     async (req, reply) => {
       const { revision, ...edit } = req.body;
       try {
@@ -428,8 +418,8 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 
 /** What a geometry save changed, by name: for the audit log (no coordinates, which say nothing there). */
 function geometryChange(
-  before: SavedGeometry,
-  after: SavedGeometry,
+  before: GeometryView,
+  after: GeometryView,
 ): {
   lines: string[];
   zones: string[];
@@ -438,17 +428,13 @@ function geometryChange(
   changed: string[];
   anchor: string;
 } {
-  const named = (g: SavedGeometry) =>
-    new Map(
-      [...g.lines, ...g.zones].map(
-        (x) => [(x as { name?: unknown }).name as string, JSON.stringify(x)] as const,
-      ),
-    );
+  const named = (g: GeometryView) =>
+    new Map([...g.lines, ...g.zones].map((x) => [x.name, JSON.stringify(x)] as const));
   const was = named(before);
   const now = named(after);
   return {
-    lines: after.lines.map((l) => (l as { name: string }).name),
-    zones: after.zones.map((z) => (z as { name: string }).name),
+    lines: after.lines.map((l) => l.name),
+    zones: after.zones.map((z) => z.name),
     added: [...now.keys()].filter((n) => !was.has(n)),
     removed: [...was.keys()].filter((n) => !now.has(n)),
     changed: [...now].filter(([n, v]) => was.has(n) && was.get(n) !== v).map(([n]) => n),

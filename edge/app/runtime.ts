@@ -1,4 +1,5 @@
-import type { ApiSource, DetectionRegionInfo } from "../api/server.ts";
+import type { DetectionRegionInfo } from "../api/contract.ts";
+import type { ApiSource } from "../api/server.ts";
 import { probeVideo } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";

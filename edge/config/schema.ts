@@ -1,5 +1,6 @@
 import { type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
 import { DEFAULT_COUNTED_CLASSES, DEFAULT_MODE_OF, DEFAULT_MOTORCYCLE_SHARE } from "../domain/classes.ts";
+import { ANCHORS, DEFAULT_DWELL_THRESHOLD_SEC } from "../domain/counting-settings.ts";
 
 /**
  * The one description of a device's configuration: TypeScript types, defaults and the JSON Schema
@@ -238,7 +239,7 @@ export const LineSchema = Type.Object(
   strict,
 );
 
-const ZoneSchema = Type.Object(
+export const ZoneSchema = Type.Object(
   {
     name: Name,
     polygon: Type.Array(RelativePoint, {
@@ -249,7 +250,7 @@ const ZoneSchema = Type.Object(
     }),
     dwellThresholdSec: Type.Number({
       minimum: 0,
-      default: 30,
+      default: DEFAULT_DWELL_THRESHOLD_SEC,
       description: "Time inside above which a visitor counts as staying rather than passing through",
     }),
   },
@@ -277,7 +278,7 @@ const TrackerSchema = Type.Object(
 
 const CountingSchema = Type.Object(
   {
-    anchor: oneOf(["bottom-center", "center", "top-center"], {
+    anchor: oneOf(ANCHORS, {
       default: "bottom-center",
       description:
         "Point of the box that must cross a line or be inside a zone; feet and wheels are at the bottom",

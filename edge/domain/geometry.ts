@@ -16,7 +16,9 @@ export function iou(a: Box, b: Box): number {
   return inter / (boxArea(a) + boxArea(b) - inter);
 }
 
-export type Anchor = "bottom-center" | "center" | "top-center";
+import type { Anchor } from "./counting-settings.ts";
+
+export type { Anchor };
 
 /** The point of a box that stands for the object: feet and wheels touch the ground at the bottom centre. */
 export function anchorPoint(b: Box, anchor: Anchor): { x: number; y: number } {

@@ -1,7 +1,7 @@
 /** The page's calls to the counter's own API (same origin; the session cookie rides along). */
 
+import type { LineSetting, ZoneSetting } from "../api/contract.ts";
 import type { LineCount } from "../domain/live.ts";
-import type { RegionSetting } from "../domain/view.ts";
 
 export type { LineCount, LiveCounts, LiveFrame, LivePosition, SetupStatus } from "../domain/live.ts";
 
@@ -36,51 +36,19 @@ export async function call<T>(method: string, url: string, body?: unknown): Prom
   return { status: res.status, body: parsed as T };
 }
 
-export interface SessionInfo {
-  readonly loginRequired: boolean;
-  readonly authenticated: boolean;
-  readonly csrf: string | null;
-}
+export type {
+  GeometryAnswer,
+  HealthAnswer as Health,
+  SessionAnswer as SessionInfo,
+} from "../api/contract.ts";
+/** The configuration as `GET /api/config` shows it (secrets as `***`). */
+export type { Config as RedactedConfig } from "../config/schema.ts";
+export type { Anchor } from "../domain/counting-settings.ts";
 
-export type RelPoint = [number, number];
-
-export interface LineDraft {
-  name: string;
-  points: RelPoint[];
-  from: string;
-  to: string;
-  /** Keys the page does not edit (inboundTo, forwardTo …) go back as they came. */
-  [other: string]: unknown;
-}
-
-export interface ZoneDraft {
-  name: string;
-  polygon: RelPoint[];
-  dwellThresholdSec: number;
-  [other: string]: unknown;
-}
-
-export type Anchor = "bottom-center" | "center" | "top-center";
-
-export interface GeometryAnswer {
-  readonly lines: LineDraft[];
-  readonly zones: ZoneDraft[];
-  readonly anchor: Anchor;
-  readonly revision: string | null;
-  /** Where the detector looks (`camera.region`); absent: the whole view. */
-  readonly region?: {
-    readonly setting: RegionSetting;
-    readonly margin: number;
-    readonly inputAspect: number | null;
-  };
-}
-
-export interface Health {
-  readonly model: string | null;
-  readonly camera: { readonly state: string } | null;
-  readonly broker: { readonly state: string };
-  readonly database: { readonly state: string };
-}
+/** A line or zone being edited: as the API answers it (keys the page does not edit go back as they came). */
+export type LineDraft = LineSetting;
+export type ZoneDraft = ZoneSetting;
+export type RelPoint = LineSetting["points"][number];
 
 export interface Bucket {
   readonly bucketStart: string;

@@ -10,6 +10,7 @@ import {
   type LineDraft,
   type LiveCounts,
   type LiveFrame,
+  type RedactedConfig,
   type SessionInfo,
   type SetupStatus,
   setCsrf,
@@ -39,7 +40,7 @@ const root = document.getElementById("app") as HTMLElement;
 document.documentElement.lang = pageLanguage;
 document.title = t("title");
 
-let session: SessionInfo = { loginRequired: false, authenticated: true, csrf: null };
+let session: SessionInfo = { loginRequired: false, authenticated: true, csrf: null, expires: null };
 /** What stops when the tab changes: event streams and timers of the view that was shown. */
 let viewCleanup: (() => void)[] = [];
 
@@ -164,23 +165,6 @@ function renderHealth(list: HTMLElement, health: Health): void {
 }
 
 // ---- device: what it is and where it sends; secrets only as set / not set ----
-
-interface RedactedConfig {
-  readonly device: {
-    readonly id: string;
-    readonly name: string;
-    readonly location: { readonly latitude: number; readonly longitude: number };
-  };
-  readonly camera: { readonly source: string };
-  readonly model: { readonly id: string };
-  readonly mqtt: {
-    readonly enabled: boolean;
-    readonly url: string;
-    readonly format: string;
-    readonly password?: string;
-  };
-  readonly api: { readonly token?: string };
-}
 
 /** The API shows every secret as `***` (a URL's password too): the page can only say whether one is set. */
 const isSet = (v: string | undefined) => v?.includes("***") === true;
@@ -397,11 +381,12 @@ async function renderSetup(body: HTMLElement): Promise<void> {
   editor.anchor = anchor;
   editor.region = geometry.body.region;
   const stage = h("div", { class: "stage" }, image, editor.svg);
-  const anchorNames: [Anchor, StringKey][] = [
-    ["bottom-center", "anchorBottom"],
-    ["center", "anchorCenter"],
-    ["top-center", "anchorTop"],
-  ];
+  // every anchor the schema knows has its label (a new one does not compile without)
+  const anchorLabels: Record<Anchor, StringKey> = {
+    "bottom-center": "anchorBottom",
+    center: "anchorCenter",
+    "top-center": "anchorTop",
+  };
   const anchorSelect = h(
     "select",
     {
@@ -413,7 +398,7 @@ async function renderSetup(body: HTMLElement): Promise<void> {
         unsaved.hidden = false;
       },
     },
-    ...anchorNames.map(([value, key]) =>
+    ...Object.entries(anchorLabels).map(([value, key]) =>
       h("option", { value, ...(value === anchor ? { selected: true } : {}) }, t(key)),
     ),
   );

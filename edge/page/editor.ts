@@ -1,3 +1,4 @@
+import { DEFAULT_DWELL_THRESHOLD_SEC } from "../domain/counting-settings.ts";
 import { detectionView, isWholeView } from "../domain/view.ts";
 import type { Anchor, GeometryAnswer, LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
 import { t } from "./strings.ts";
@@ -105,7 +106,11 @@ export class GeometryEditor {
       this.lines.push({ name: this.freeName("line"), points: d.points, from: "A", to: "B" });
       this.selection = { kind: "line", index: this.lines.length - 1 };
     } else if (d.kind === "zone" && d.points.length >= 3) {
-      this.zones.push({ name: this.freeName("zone"), polygon: d.points, dwellThresholdSec: 10 });
+      this.zones.push({
+        name: this.freeName("zone"),
+        polygon: d.points,
+        dwellThresholdSec: DEFAULT_DWELL_THRESHOLD_SEC,
+      });
       this.selection = { kind: "zone", index: this.zones.length - 1 };
     }
     this.render();
