@@ -103,9 +103,9 @@ describeWithAssets(
           "--no-sandbox",
           `--host-resolver-rules=MAP evil.example 127.0.0.1`,
           // Chromium's own guard against public pages calling private addresses is switched off: other
-        // browsers (and older Chromiums) have none, and the device must not depend on it
-        "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks",
-        "--disable-background-networking",
+          // browsers (and older Chromiums) have none, and the device must not depend on it
+          "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks",
+          "--disable-background-networking",
           "--disable-component-update",
         ],
       });

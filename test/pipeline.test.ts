@@ -130,7 +130,9 @@ describe("Pipeline: detections in, crossings and intervals out", () => {
     const closed: IntervalCounts[] = [];
     const periodMs = options.aggregation.periodSec * 1000;
     for (let i = 0; i < 20; i++) {
-      closed.push(...p.replaceGeometry(geometry(verticalLine(i % 2 ? "a" : "b", 0.3 + i / 100)), 500 * i + 1));
+      closed.push(
+        ...p.replaceGeometry(geometry(verticalLine(i % 2 ? "a" : "b", 0.3 + i / 100)), 500 * i + 1),
+      );
       const r = p.step({ tsMs: 500 * i + 2, width: 1000, height: 1000 }, walker(i));
       closed.push(...r.intervals);
     }

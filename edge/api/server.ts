@@ -135,8 +135,8 @@ function allowedHostNames(extra: readonly string[]): Set<string> {
   return new Set(["localhost", own, `${own}.local`, ...extra.map((h) => h.toLowerCase())]);
 }
 
-/** Who made a request, for the audit log: never the token or the session id itself. */
-function actor(req: FastifyRequest, session: Session | undefined, loginRequired: boolean): string {
+/** Who made a request, for the audit log: never a token, and of a session only enough to tell it apart. */
+function actor(session: Session | undefined, loginRequired: boolean): string {
   if (!loginRequired) return "loopback";
   if (session) return `session ${session.id.slice(0, 6)}`;
   return "bearer token";
@@ -166,10 +166,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   const wrongTokens = new FailureLimit(perMinute, 60_000);
   const hosts = allowedHostNames(o.allowedHosts ?? []);
   const audit = (req: FastifyRequest, fields: Record<string, unknown>, msg: string) =>
-    o.log?.info(
-      { stage: "api", by: actor(req, sessionOf(req), loginRequired), from: req.ip, ...fields },
-      msg,
-    );
+    o.log?.info({ stage: "api", by: actor(sessionOf(req), loginRequired), from: req.ip, ...fields }, msg);
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
   app.addHook("onSend", async (_req, _reply, payload) =>
