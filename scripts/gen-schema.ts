@@ -5,11 +5,17 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { withReference } from "../edge/config/reference.ts";
 import { ConfigSchema } from "../edge/config/schema.ts";
 import { CountsMessageSchema, StatusMessageSchema } from "../edge/publish/messages.ts";
+import { AlarmMessageSchema, SiteMessageSchema } from "../edge/site/messages.ts";
+import { withSiteReference } from "../edge/site/reference.ts";
+import { SiteConfigSchema } from "../edge/site/schema.ts";
 
 for (const [file, schema] of [
   ["config.schema.json", ConfigSchema],
   ["mqtt-counts.schema.json", CountsMessageSchema],
   ["mqtt-status.schema.json", StatusMessageSchema],
+  ["site-config.schema.json", SiteConfigSchema],
+  ["mqtt-site.schema.json", SiteMessageSchema],
+  ["mqtt-site-alarm.schema.json", AlarmMessageSchema],
 ] as const) {
   const target = new URL(`../docs/${file}`, import.meta.url);
   writeFileSync(target, `${JSON.stringify(schema, null, 2)}\n`);
@@ -17,5 +23,8 @@ for (const [file, schema] of [
 }
 
 const configurationDoc = new URL("../docs/configuration.md", import.meta.url);
-writeFileSync(configurationDoc, withReference(readFileSync(configurationDoc, "utf8"), ConfigSchema));
+writeFileSync(
+  configurationDoc,
+  withSiteReference(withReference(readFileSync(configurationDoc, "utf8"), ConfigSchema)),
+);
 console.log(`wrote the reference in ${configurationDoc.pathname}`);

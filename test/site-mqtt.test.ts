@@ -5,10 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import Database from "better-sqlite3";
+import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { createLogger } from "../edge/app/logger.ts";
 import { SimulatedDevice } from "../edge/app/simulate.ts";
+import { seededRandom } from "../edge/domain/random.ts";
+import { countsMessage } from "../edge/publish/messages.ts";
 import { parseSiteConfig } from "../edge/site/load.ts";
 import { type AlarmMessage, type SiteMessage, SiteMessageSchema } from "../edge/site/messages.ts";
 import { SiteProcess } from "../edge/site/site-process.ts";
@@ -333,5 +336,85 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("site process faults a
     await waitFor(() => sameTotals(perGate(site.latest), sent(devices)), 20_000, "exact totals");
     expect(site.latest!.gates.every((g) => g.missingIntervals === 0)).toBe(true);
     expectConsecutive(storedIntervals(site.config.storage.path).perDevice, devices);
+  });
+
+  it("50 gates, an hour of 1-minute intervals sent as fast as the broker takes them: totals exact, every interval once", async () => {
+    const broker = await mosquitto();
+    const gateCount = 50;
+    const minutes = 60;
+    // the site's day starts 2 h ago, so the hour of intervals lies inside it
+    const dayStart = Math.ceil((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
+    const ids = Array.from({ length: gateCount }, (_, i) => `gate-${i + 1}`);
+    const dir = mkdtempSync(join(tmpdir(), "site-scale-"));
+    const config = parseSiteConfig(
+      {
+        site: { id: "fest" },
+        gates: ids.map((id) => ({ name: id, device: id, line: "gate", in: "south" })),
+        reset: { time: new Date(dayStart).toISOString().slice(11, 16), timeZone: "UTC" },
+        mqtt: { url: broker.url, baseTopic: "city" },
+        storage: { path: join(dir, "site.db") },
+      },
+      "site.yaml",
+      {},
+    );
+    const site = new SiteProcess(config, { log: quiet });
+    site.start();
+    cleanups.push(() => site.stop());
+    await waitFor(() => site.brokerConnected, 10_000, "site connected");
+    const clients = await Promise.all(ids.map((id) => mqtt.connectAsync(broker.url, { clientId: id })));
+    cleanups.push(() => Promise.all(clients.map((c) => c.endAsync())).then(() => undefined));
+    const random = seededRandom(7);
+    const rand = (n: number) => Math.floor(random() * n);
+    const expected = new Map<string, [number, number]>(ids.map((id) => [id, [0, 0]]));
+    for (let m = 0; m < minutes; m++) {
+      await Promise.all(
+        ids.map((id, g) => {
+          const entered = rand(30);
+          const exited = rand(30);
+          const e = expected.get(id)!;
+          e[0] += entered;
+          e[1] += exited;
+          const msg = countsMessage(
+            {
+              deviceId: id,
+              startMs: dayStart + m * 60_000,
+              endMs: dayStart + (m + 1) * 60_000,
+              partial: false,
+              quality: {
+                coverageSec: 60,
+                framesProcessed: 600,
+                meanFps: 10,
+                framesDropped: 0,
+                framesCorrupt: 0,
+                cameraStateChanges: 0,
+                cameraDownSec: 0,
+                geometryChanged: false,
+              },
+              lines: [
+                { line: "gate", from: "north", to: "south", mode: "pedestrian", count: entered },
+                { line: "gate", from: "south", to: "north", mode: "pedestrian", count: exited },
+              ],
+              zones: [],
+            },
+            m + 1,
+            { id, name: "", latitude: 55.6, longitude: 12.5 },
+          );
+          return clients[g]!.publishAsync(`city/${id}/counts`, JSON.stringify(msg), { qos: 1 });
+        }),
+      );
+    }
+    await waitFor(
+      () => site.received.intervals >= gateCount * minutes,
+      120_000,
+      "every interval at the site",
+    );
+    await waitFor(() => sameTotals(perGate(site.latest), expected), 5000, "exact totals");
+    const stored = storedIntervals(config.storage.path);
+    expect(stored.rows).toBe(gateCount * minutes);
+    for (const id of ids)
+      expect(stored.perDevice.get(id)).toEqual(Array.from({ length: minutes }, (_, i) => i + 1));
+    const total = [...expected.values()].reduce((s, [e]) => s + e, 0);
+    expect(site.latest!.entered).toBe(total);
+    expect(site.latest!.gates.every((g) => g.missingIntervals === 0 && g.intervals === minutes)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { ConfigError } from "../edge/config/load.ts";
 import { countsMessage } from "../edge/publish/messages.ts";
+import { siteCsv } from "../edge/site/csv.ts";
 import { loadSiteConfigFile, parseSiteConfig } from "../edge/site/load.ts";
 import {
   AlarmMessageSchema,
@@ -14,8 +15,9 @@ import {
   readCountsMessage,
   SiteMessageSchema,
 } from "../edge/site/messages.ts";
+import { withSiteReference } from "../edge/site/reference.ts";
 import { dayStartAtOrBefore, nextDayStart } from "../edge/site/reset.ts";
-import type { SiteConfig } from "../edge/site/schema.ts";
+import { type SiteConfig, SiteConfigSchema } from "../edge/site/schema.ts";
 import { SiteState } from "../edge/site/site-state.ts";
 import { SiteStore } from "../edge/site/site-store.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
@@ -341,6 +343,77 @@ describe("site state with its SQLite history", () => {
       exited: 7,
     });
     expect(store.regateIfChanged("second", (iv) => state2.gateCounts(iv), readCountsMessage)).toBe(false);
+    store.close();
+  });
+});
+
+describe("site docs", () => {
+  it("keeps the site JSON Schemas and the site.yaml reference in docs/ in step with the code (npm run schema)", () => {
+    const onDisk = (f: string) => JSON.parse(readFileSync(join(REPO_ROOT, "docs", f), "utf8"));
+    expect(onDisk("site-config.schema.json")).toEqual(JSON.parse(JSON.stringify(SiteConfigSchema)));
+    expect(onDisk("mqtt-site.schema.json")).toEqual(JSON.parse(JSON.stringify(SiteMessageSchema)));
+    expect(onDisk("mqtt-site-alarm.schema.json")).toEqual(JSON.parse(JSON.stringify(AlarmMessageSchema)));
+    const doc = readFileSync(join(REPO_ROOT, "docs/configuration.md"), "utf8");
+    expect(withSiteReference(doc)).toBe(doc);
+  });
+});
+
+describe("CSV per gate and 15 minutes or hour", () => {
+  it("`counter site --csv` sums the stored intervals per gate and bucket, beside a running site process", () => {
+    const config = siteConfig();
+    const store = new SiteStore(config.storage.path);
+    const day = Date.parse("2026-07-01T04:00:00Z");
+    const state = new SiteState(config, day);
+    for (let m = 0; m < 40; m++) {
+      feed(state, store, interval("gate-n", m + 1, day + m * 60_000, { in: 2, out: 1 }), day);
+      if (m % 2 === 0) feed(state, store, interval("gate-e", m + 1, day + m * 60_000, { in: 1 }), day);
+    }
+    const dir = mkdtempSync(join(tmpdir(), "site-csv-"));
+    const file = join(dir, "site.yaml");
+    writeFileSync(
+      file,
+      stringify({
+        site: { id: "fest" },
+        gates: config.gates,
+        reset: config.reset,
+        storage: { path: config.storage.path },
+      }),
+    );
+    // the store stays open for writing, as the site process keeps it
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(REPO_ROOT, "bin/counter.js"),
+        "site",
+        "--config",
+        file,
+        "--csv",
+        "15m",
+        "--from",
+        "2026-07-01T04:00:00Z",
+        "--to",
+        "2026-07-01T05:00:00Z",
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const q = (k: number) => new Date(day + k * 15 * 60_000).toISOString();
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "gate,start,end,entered,exited",
+      `east,${q(0)},${q(1)},8,0`,
+      `north,${q(0)},${q(1)},30,15`,
+      `east,${q(1)},${q(2)},7,0`,
+      `north,${q(1)},${q(2)},30,15`,
+      `east,${q(2)},${q(3)},5,0`,
+      `north,${q(2)},${q(3)},20,10`,
+    ]);
+    expect(
+      siteCsv(store, "1h", day, day + 3_600_000)
+        .trim()
+        .split("\n")
+        .slice(1),
+    ).toEqual([`east,${q(0)},${q(4)},20,0`, `north,${q(0)},${q(4)},80,40`]);
     store.close();
   });
 });

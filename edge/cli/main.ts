@@ -378,11 +378,38 @@ program
     "one site, many gates: the gates' intervals from the broker -> occupancy, per-gate totals, alarms (site.yaml)",
   )
   .requiredOption("--config <file>", "site configuration (YAML with `site:` and `gates:`)")
-  .action(async (o: { config: string }) => {
+  .addOption(
+    new Option(
+      "--csv <bucket>",
+      "print entries and exits per gate and 15 min or hour from the site's database as CSV, and exit",
+    ).choices(["15m", "1h"]),
+  )
+  .option("--from <time>", "with --csv: first interval start, ISO 8601 (default: the site day's reset)")
+  .option("--to <time>", "with --csv: end, ISO 8601 (default: the next reset)")
+  .action(async (o: { config: string; csv?: "15m" | "1h"; from?: string; to?: string }) => {
     const siteLoad = await lazy.siteLoad();
     const config = siteLoad.loadSiteConfigFile(o.config);
     const r = Redactor.for(config);
     redact = (s) => r.text(s);
+    if (o.csv) {
+      const { SiteStore } = await import("../site/site-store.ts");
+      const csv = await import("../site/csv.ts");
+      const day = csv.siteDayAround(config, Date.now());
+      const at = (v: string | undefined, fallback: number, name: string) => {
+        const ms = v === undefined ? fallback : Date.parse(v);
+        if (!Number.isFinite(ms)) throw new Error(`--${name}: expected an ISO 8601 time, got "${v}"`);
+        return ms;
+      };
+      const store = new SiteStore(config.storage.path, { readonly: true });
+      try {
+        process.stdout.write(
+          csv.siteCsv(store, o.csv, at(o.from, day.fromMs, "from"), at(o.to, day.toMs, "to")),
+        );
+      } finally {
+        store.close();
+      }
+      return;
+    }
     const log = (await lazy.logger()).createLogger(undefined, redact);
     for (const w of siteLoad.siteWarnings(config)) log.warn(`configuration: ${w}`);
     const site = new (await lazy.site()).SiteProcess(config, { log });

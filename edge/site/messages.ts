@@ -102,7 +102,7 @@ export const SiteMessageSchema = Type.Object(
             exited: Count,
             drift: Type.Integer({
               description:
-                "Occupancy left at the reset, when the grounds are empty: how far the count drifted over the day",
+                "Entries minus exits over the day: what the count says was still inside at the reset, when the grounds are empty, i.e. how far it drifted (negative: more exits than entries were counted)",
             }),
             clamps: Count,
           },

@@ -35,7 +35,10 @@ const SiteSchema = Type.Object(
 
 const GateSchema = Type.Object(
   {
-    name: Name,
+    name: Type.String({
+      ...Name,
+      description: "Gate name on the site message (unique). Letters, digits, space, _ . -",
+    }),
     device: Type.String({ ...Id, description: "device.id of the counter at this gate" }),
     line: Type.String({ minLength: 1, description: "Name of the device's line across the gate" }),
     in: Type.String({
@@ -49,7 +52,10 @@ const GateSchema = Type.Object(
 
 const ZoneSchema = Type.Object(
   {
-    name: Name,
+    name: Type.String({
+      ...Name,
+      description: "Zone name on the site message (unique). Letters, digits, space, _ . -",
+    }),
     device: Type.String({ ...Id, description: "device.id of the counter that watches the zone" }),
     zone: Type.String({ minLength: 1, description: "Name of the device's zone" }),
   },

@@ -180,7 +180,7 @@ export class SiteProcess {
     if (alarm) {
       this.store.setMeta("alarmLevel", alarm.level ?? "");
       this.pendingAlarm = alarm;
-      this.options.log.warn({ level: alarm.level, occupancy: alarm.occupancy }, "capacity alarm");
+      this.options.log.warn({ alarm: alarm.level, occupancy: alarm.occupancy }, "capacity alarm");
     }
     this.lastPublishMs = nowMs;
     const client = this.client;

@@ -59,12 +59,18 @@ export class SiteStore {
   private readonly insertInterval: Database.Statement;
   private readonly insertGate: Database.Statement;
 
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    // an acknowledged interval must survive a power cut too: the broker will not send it again
-    this.db.pragma("synchronous = FULL");
-    this.db.exec(SCHEMA);
+  /** `readonly`: for reports beside a running site process (which keeps writing). */
+  constructor(path: string, options: { readonly?: boolean } = {}) {
+    this.db = new Database(path, {
+      readonly: options.readonly === true,
+      fileMustExist: options.readonly === true,
+    });
+    if (!options.readonly) {
+      this.db.pragma("journal_mode = WAL");
+      // an acknowledged interval must survive a power cut too: the broker will not send it again
+      this.db.pragma("synchronous = FULL");
+      this.db.exec(SCHEMA);
+    }
     this.insertInterval = this.db.prepare(
       "INSERT OR IGNORE INTO intervals (device, seq, start_ms, end_ms, coverage, received_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
@@ -117,10 +123,10 @@ export class SiteStore {
   buckets(fromMs: number, toMs: number, bucketMs: number): GateBucket[] {
     return this.db
       .prepare(
-        `SELECT gate, (start_ms / ?) * ? AS startMs, SUM(entered) AS entered, SUM(exited) AS exited
+        `SELECT gate, start_ms - start_ms % ? AS startMs, SUM(entered) AS entered, SUM(exited) AS exited
          FROM gate_counts WHERE start_ms >= ? AND start_ms < ? GROUP BY gate, startMs ORDER BY startMs, gate`,
       )
-      .all(bucketMs, bucketMs, fromMs, toMs) as GateBucket[];
+      .all(bucketMs, fromMs, toMs) as GateBucket[];
   }
 
   /**
