@@ -422,7 +422,10 @@ export class CounterRuntime {
     if (corrupt > 0) this.pipeline.addCorruptFrames(corrupt, tsMs);
   }
 
-  /** Detections, or undefined for a frame that cannot be decoded (counted, logged, skipped). */
+  /**
+   * A frame's detections through the counting pipeline: its closed intervals go out, set-up mode
+   * gets the positions (and, for a sampled frame, the boxes to mask out of the preview).
+   */
   private count(
     taken: { readonly frame: Frame; readonly sample?: FramePixels | undefined },
     detections: readonly Detection[],

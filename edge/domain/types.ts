@@ -61,7 +61,7 @@ export interface Track {
   readonly velocity: Point;
   /** The detector label that won the vote over the track's life. */
   readonly category: string;
-  /** Summed detection scores per label. */
+  /** Per label, over the track's life: the sum of score × box height × the class's prior. */
   readonly categoryVotes: ReadonlyMap<string, number>;
   readonly state: TrackState;
   readonly firstSeenMs: number;
