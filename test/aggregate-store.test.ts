@@ -220,6 +220,18 @@ describe("SQLite store", () => {
     again.close();
   });
 
+  it("sums crossings per line, direction and mode since a time (the page's today), in SQLite", () => {
+    const store = new CountStore(file());
+    for (let i = 0; i < 4; i++)
+      store.commitInterval(interval(T0 + i * 60_000, i + 1), render(interval(T0 + i * 60_000)));
+    // from the second interval's start up to (not including) the fourth's: 2 + 3
+    expect(store.lineTotals(T0 + 60_000, T0 + 180_000)).toEqual([
+      { line: "gate", from: "north", to: "south", mode: "pedestrian", count: 5 },
+    ]);
+    expect(store.lineTotals(T0 + 240_000, T0 + 300_000)).toEqual([]);
+    store.close();
+  });
+
   it("prunes history by age but never undelivered messages", () => {
     const store = new CountStore(file());
     store.commitInterval(interval(T0), render(interval(T0)));

@@ -22,6 +22,7 @@ const STORE_RETRY_MS = 10_000;
 /** What the rest of the process reports for the status message. */
 export interface LiveStatus {
   readonly model: string | null;
+  readonly modelPrecision?: StatusMessage["modelPrecision"];
   readonly camera: StatusMessage["camera"];
   readonly processedFps: number;
   readonly setup: StatusMessage["setup"];
@@ -210,6 +211,7 @@ export class CountOutput {
       online,
       version: this.version,
       model: live.model,
+      ...(online && live.modelPrecision ? { modelPrecision: live.modelPrecision } : {}),
       // once offline, nothing is observed: no camera state, no frame rate
       camera: online ? live.camera : { state: "unknown", since: null, lastError: null },
       processedFps: online ? live.processedFps : 0,

@@ -160,8 +160,7 @@ export class CounterRuntime {
     ) {
       let lines: LineCount[] = [];
       try {
-        // one bucket wider than any span: everything since midnight summed by SQLite
-        lines = store?.aggregate({ fromMs: sinceMs, toMs: nowMs + 1, bucketMs: 2 ** 52 })[0]?.lines ?? [];
+        lines = store?.lineTotals(sinceMs, nowMs + 1) ?? [];
       } catch {
         lines = []; // the database's trouble is reported by /health and the status
       }

@@ -60,6 +60,20 @@ export const StatusMessageSchema = Type.Object(
     online: Type.Boolean(),
     version: Type.String(),
     model: Type.Union([Type.String(), Type.Null()]),
+    modelPrecision: Type.Optional(
+      Type.Object(
+        {
+          setting: Type.Union([Type.Literal("auto"), Type.Literal("float32"), Type.Literal("int8")]),
+          running: Type.Union([Type.Literal("float32"), Type.Literal("int8")]),
+          reason: Type.String(),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Which variant of the model runs (model.precision) and why, e.g. the ms per frame of each measured on this device. Absent while offline and before the model is loaded.",
+        },
+      ),
+    ),
     camera: Type.Object(
       {
         state: Type.Union([Type.Literal("up"), Type.Literal("down"), Type.Literal("unknown")]),

@@ -459,6 +459,17 @@ export class CountStore {
     return [...buckets.values()];
   }
 
+  /** Crossings per line, direction and mode summed over the intervals starting in [fromMs, toMs). */
+  lineTotals(fromMs: number, toMs: number): LineCount[] {
+    const rows = this.db
+      .prepare(
+        `SELECT line, dir_from, dir_to, mode, SUM(count) AS count FROM line_counts
+         WHERE start_ms >= ? AND start_ms < ? GROUP BY line, dir_from, dir_to, mode ORDER BY line, dir_from, mode`,
+      )
+      .all(fromMs, toMs) as { line: string; dir_from: string; dir_to: string; mode: string; count: number }[];
+    return rows.map((r) => ({ line: r.line, from: r.dir_from, to: r.dir_to, mode: r.mode, count: r.count }));
+  }
+
   /** Drops history older than the retention; undelivered outbox entries are kept regardless. */
   prune(retentionDays: number, nowMs = Date.now()): number {
     const cutoff = nowMs - retentionDays * 86_400_000;
