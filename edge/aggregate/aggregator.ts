@@ -37,6 +37,9 @@ interface Interval {
   cameraChanges: number;
   cameraDownMs: number;
   geometryChanged: boolean;
+  /** Observed time in crowded frames, and crossings counted on an estimated ground point. */
+  crowdedMs: number;
+  estimatedCrossings: number;
   /** Every line and zone counted during the interval (old and new ones when they were replaced). */
   countedLines: AggregatorOptions["lines"];
   countedZones: AggregatorOptions["zones"];
@@ -91,6 +94,8 @@ export class IntervalAggregator {
       cameraChanges: 0,
       cameraDownMs: 0,
       geometryChanged: false,
+      crowdedMs: 0,
+      estimatedCrossings: 0,
       countedLines: this.lines,
       countedZones: this.zones,
       lineCounts: new Map(),
@@ -147,6 +152,7 @@ export class IntervalAggregator {
     for (const c of crossings) {
       const k = lineKey(c.line, c.from, c.to, c.mode);
       iv.lineCounts.set(k, (iv.lineCounts.get(k) ?? 0) + 1);
+      if (c.estimated) iv.estimatedCrossings++;
     }
     for (const e of zoneEvents) {
       const z = this.zoneAcc(iv, e.zone, e.mode);
@@ -166,6 +172,14 @@ export class IntervalAggregator {
       }
     }
     return closed;
+  }
+
+  /**
+   * The frame just added was crowded: people hid each other's feet so much that tracking them
+   * saturates; `ms`, the time since the frame before, is spent crowded.
+   */
+  addCrowded(ms: number): void {
+    this.current.crowdedMs += ms;
   }
 
   addDroppedFrames(n: number): void {
@@ -301,6 +315,9 @@ export class IntervalAggregator {
         cameraStateChanges: iv.cameraChanges,
         cameraDownSec: round(iv.cameraDownMs / 1000),
         geometryChanged: iv.geometryChanged,
+        // only where it happened: most intervals have neither, and older consumers see no change
+        ...(iv.crowdedMs > 0 ? { crowdedSec: round(iv.crowdedMs / 1000) } : {}),
+        ...(iv.estimatedCrossings > 0 ? { estimatedCrossings: iv.estimatedCrossings } : {}),
       },
       lines,
       zones,

@@ -24,6 +24,20 @@ export const QualitySchema = Type.Object(
       description:
         "Lines or zones were replaced at this interval's start or end; its counts were made with one geometry",
     }),
+    crowdedSec: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description:
+          "Seconds of the interval in which people hid each other so much (0.15 or more of those seen, at least 4, with their feet hidden by someone nearer) that tracking saturates: counts of people run low then. Absent when none",
+      }),
+    ),
+    estimatedCrossings: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          "Crossings counted on a ground point estimated from the road user's recent whole boxes, their feet hidden by someone nearer or an occluder. Absent when none",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

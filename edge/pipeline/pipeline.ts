@@ -61,7 +61,18 @@ export interface FrameResult {
   readonly intervals: readonly IntervalCounts[];
   /** Tentative, confirmed and lost tracks. */
   readonly activeTracks: number;
+  /** People seen in this frame, and how many of them had their feet hidden by someone nearer (or the picture's edge). */
+  readonly peopleSeen: number;
+  readonly feetHidden: number;
 }
+
+/**
+ * A frame is crowded when at least this share of the people seen have their feet hidden by someone
+ * nearer, and at least `CROWD_MIN_PEOPLE` are seen: tracking people through one another then loses
+ * and swaps identities, and counts of people run low (docs/accuracy.md, dense crowds).
+ */
+export const CROWDED_SHARE = 0.15;
+export const CROWD_MIN_PEOPLE = 4;
 
 /** The frame's time and the size of the scene its detections' boxes refer to. */
 export interface FrameInfo {
@@ -164,6 +175,8 @@ export class Pipeline {
     occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>;
     intervals: readonly IntervalCounts[];
     activeTracks: number;
+    peopleSeen: number;
+    feetHidden: number;
   };
   private lastTsMs: number | undefined;
 
@@ -182,6 +195,8 @@ export class Pipeline {
       occupancy: this.occupancy,
       intervals: this.closed,
       activeTracks: 0,
+      peopleSeen: 0,
+      feetHidden: 0,
     };
   }
 
@@ -218,9 +233,17 @@ export class Pipeline {
       this.occupancy.set(z.zone.name, z.occupancy());
     }
     this.setClosed(agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy));
+    const people = this.modes.peopleSeen;
+    const hidden = this.modes.feetHidden;
+    if (people >= CROWD_MIN_PEOPLE && hidden >= CROWDED_SHARE * people && this.lastTsMs !== undefined) {
+      const gap = frame.tsMs - this.lastTsMs;
+      if (gap > 0 && gap <= this.options.aggregation.maxFrameGapSec * 1000) agg.addCrowded(gap);
+    }
     this.lastTsMs = frame.tsMs;
     this.result.users = users;
     this.result.activeTracks = update.tracks.length;
+    this.result.peopleSeen = people;
+    this.result.feetHidden = hidden;
     return this.result;
   }
 

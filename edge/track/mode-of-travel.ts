@@ -117,6 +117,9 @@ export class ModeOfTravel {
   private readonly persons: Track[] = [];
   private readonly wheels: Track[] = [];
   private readonly seen: Track[] = [];
+  /** People seen in the last frame, and how many of them had their feet hidden by someone nearer. */
+  peopleSeen = 0;
+  feetHidden = 0;
   /** Riders seen with their two-wheeler, per label, since start (faded past `MAX_RIDERS`). */
   private readonly ridden = new Map<string, number>();
 
@@ -165,6 +168,8 @@ export class ModeOfTravel {
     }
 
     this.out.length = 0;
+    this.peopleSeen = persons.length;
+    this.feetHidden = 0;
     for (const t of u.tracks) {
       const s = this.stateOf(t);
       const user = s.user;
@@ -173,6 +178,7 @@ export class ModeOfTravel {
       // counted by where the feet are, also when an occluder or the picture's edge hides them
       if (isPerson(t.category)) {
         const hidden = user.seen && bottomHidden(t, seen, s, sceneHeight);
+        if (hidden) this.feetHidden++;
         user.box = this.cutFromBelow.restore(t.id, t.box, u.tsMs, user.seen, hidden);
         user.estimated = this.cutFromBelow.estimated;
         if (user.seen) this.measureSpeed(s, t, user.box, u.tsMs);
