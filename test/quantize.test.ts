@@ -1,18 +1,36 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Value } from "@sinclair/typebox/value";
 import { beforeAll, expect, it } from "vitest";
+import { ModelSchema } from "../edge/config/schema.ts";
 import type { DetectorOptions } from "../edge/detect/detector.ts";
+import { loadDetector } from "../edge/detect/load-detector.ts";
 import { findModel } from "../edge/detect/model-descriptor.ts";
 import { sha256 } from "../edge/detect/model-file.ts";
 import { OnnxDetector } from "../edge/detect/onnx-detector.ts";
 import { choiceCachePath, choosePrecision, modelVariants } from "../edge/detect/precision.ts";
 import { quantizeModel } from "../edge/detect/quantize.ts";
 import type { Box, Detection } from "../edge/domain/types.ts";
+import { type StatusMessage, StatusMessageSchema } from "../edge/publish/messages.ts";
 import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/assets.ts";
 import { counterProcess } from "./helpers/counter-process.ts";
 
 const CALIBRATION = dataPath("coco128-train2017/images");
+const statusTemplate: StatusMessage = {
+  type: "status",
+  schemaVersion: 1,
+  deviceId: "d1",
+  online: true,
+  version: "0.1.0",
+  model: "yolox-nano",
+  camera: { state: "up", since: null, lastError: null },
+  processedFps: 5,
+  setup: { active: false, since: null, until: null },
+  outboxDepth: 0,
+  storageError: null,
+  ts: new Date(0).toISOString(),
+};
 const FRAMES = 8;
 
 function iou(a: Box, b: Box): number {
@@ -146,6 +164,24 @@ describeWithAssets(
       expect(forced.precision).toBe("int8");
       expect(forced.model).toBe(variants.int8);
     }, 60_000);
+
+    it("the configured model loads as the remembered choice, in the worker too, and says so", async () => {
+      const remembered = await choosePrecision("auto", options, 1);
+      const config = Value.Parse(ModelSchema, { id: "yolox-nano", dir: dir, threads: 1 });
+      expect(config.precision).toBe("auto");
+      const detector = await loadDetector(config);
+      try {
+        expect(detector.info.runsIn).toBe("worker");
+        expect(detector.info.precision).toMatchObject({ setting: "auto", running: remembered.precision });
+        // not measured again: the comparison just made is the one remembered
+        expect(detector.info.precision?.reason).toContain(`measured ${remembered.comparison?.measuredAt}`);
+        expect(detector.info.id).toBe(remembered.precision === "int8" ? "yolox-nano-int8" : "yolox-nano");
+      } finally {
+        await detector.release();
+      }
+      const status = { ...statusTemplate, modelPrecision: detector.info.precision };
+      expect(Value.Check(StatusMessageSchema, status)).toBe(true);
+    });
   },
 );
 

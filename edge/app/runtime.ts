@@ -185,7 +185,13 @@ export class CounterRuntime {
     this.detector = this.deps.detector ?? (await loadDetector(this.config.model, (m) => detectLog.warn(m)));
     const info = this.detector.info;
     detectLog.info(
-      { model: info.id, layout: info.layout, providers: info.executionProviders, runsIn: info.runsIn },
+      {
+        model: info.id,
+        layout: info.layout,
+        providers: info.executionProviders,
+        runsIn: info.runsIn,
+        precision: info.precision,
+      },
       "model loaded",
     );
     const captureLog = log.child({ stage: "capture" });
@@ -239,6 +245,7 @@ export class CounterRuntime {
     const s = this.source?.state();
     return {
       model: this.modelLoaded(),
+      ...(this.detector?.info.precision ? { modelPrecision: { ...this.detector.info.precision } } : {}),
       camera: {
         state: s?.state === "up" ? "up" : s?.state === "down" ? "down" : "unknown",
         since: s ? new Date(s.sinceMs).toISOString() : null,

@@ -3,6 +3,15 @@ import type { ViewRect } from "../domain/view.ts";
 import type { OutputLayout } from "./model-descriptor.ts";
 
 export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
+export type Precision = "float32" | "int8";
+export type PrecisionSetting = Precision | "auto";
+
+/** Which variant of the model runs, as `model.precision` asked, and why (log, status, `/api/status`). */
+export interface PrecisionReport {
+  readonly setting: PrecisionSetting;
+  readonly running: Precision;
+  readonly reason: string;
+}
 export type ExecutionProviderName = "cpu" | "cuda" | "tensorrt";
 
 export interface DetectorOptions {
@@ -18,6 +27,8 @@ export interface DetectorOptions {
   /** Class names kept; everything else is dropped before NMS. */
   readonly classes: readonly string[];
   readonly maxDetections: number;
+  /** How the variant loaded was chosen (`model.precision`); copied into `DetectorInfo.precision`. */
+  readonly precision?: PrecisionReport;
   readonly warn?: (message: string) => void;
 }
 
@@ -35,6 +46,8 @@ export interface DetectorInfo {
   readonly configuredFrom: "manifest" | "ultralytics-metadata" | "defaults";
   /** Where inference runs: on the Node thread, or in a worker thread beside it. */
   readonly runsIn: "main-thread" | "worker";
+  /** Set when the variant was chosen by `model.precision`. */
+  readonly precision?: PrecisionReport;
 }
 
 /** Milliseconds spent in each part of the last `detect` call. */

@@ -131,6 +131,7 @@ export class OnnxDetector implements Detector {
       executionProviders: providers,
       configuredFrom: setup.configuredFrom,
       runsIn: "main-thread",
+      ...(options.precision ? { precision: options.precision } : {}),
     };
     return new OnnxDetector(
       info,

@@ -5,13 +5,15 @@ import { basename, dirname, join, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import ort from "onnxruntime-node";
-import type { DetectorOptions } from "./detector.ts";
+import type { DetectorOptions, Precision, PrecisionReport, PrecisionSetting } from "./detector.ts";
 import { findModel } from "./model-descriptor.ts";
 import { readModelFile, sha256 } from "./model-file.ts";
 import { OnnxDetector } from "./onnx-detector.ts";
 
-export type Precision = "float32" | "int8";
-export type PrecisionSetting = Precision | "auto";
+export type { Precision, PrecisionSetting };
+
+/** How long `model.precision: auto` times the two variants at start (when nothing is remembered). */
+export const AUTO_TIMING_SECONDS = 6;
 
 /** int8 is chosen only when it is at least this much faster than float32 (ratio of ms per frame). */
 export const INT8_MIN_GAIN = 0.1;
@@ -131,12 +133,17 @@ export function choiceCachePath(int8Path: string): string {
 
 /** What the counter runs and why: reported in the log, the status message and `/api/status`. */
 export interface PrecisionChoice {
+  /** The model reference to load: the manifest id or file for float32, the int8 file's path for int8. */
   readonly setting: PrecisionSetting;
   readonly precision: Precision;
   /** The file or manifest id loaded. */
   readonly model: string;
   readonly reason: string;
   readonly comparison: PrecisionComparison | null;
+}
+
+export function precisionReport(c: PrecisionChoice): PrecisionReport {
+  return { setting: c.setting, running: c.precision, reason: c.reason };
 }
 
 /**
