@@ -1,5 +1,6 @@
 import { percentile } from "../count/zone-counter.ts";
 import type { Crossing, IntervalCounts, LineCount, Mode, ZoneCount, ZoneEvent } from "../domain/types.ts";
+import { SCENE_STATES, type SceneFlags } from "../scene/scene-check.ts";
 
 export interface AggregatorOptions {
   readonly deviceId: string;
@@ -30,7 +31,12 @@ interface Interval {
   readonly startMs: number;
   readonly endMs: number;
   partial: boolean;
+  /** Observed time, blind or not. */
   coverageMs: number;
+  /** Observed time during which the scene check found the view unusable. */
+  blindMs: number;
+  /** Observed time in each scene state (SCENE_STATES order). */
+  readonly sceneMs: number[];
   frames: number;
   dropped: number;
   corrupt: number;
@@ -61,6 +67,8 @@ export class IntervalAggregator {
   private lastFrameMs: number | undefined;
   private cameraUp = true;
   private cameraDownSinceMs = 0;
+  /** The scene states of the last frame: the time until the next frame is spent in them. */
+  private scene: SceneFlags = 0;
   private readonly periodMs: number;
   /** The lines and zones counted now: every new interval reports each of them, with zeros. */
   private lines: AggregatorOptions["lines"];
@@ -88,6 +96,8 @@ export class IntervalAggregator {
       endMs: startMs + this.periodMs,
       partial: false,
       coverageMs: 0,
+      blindMs: 0,
+      sceneMs: SCENE_STATES.map(() => 0),
       frames: 0,
       dropped: 0,
       corrupt: 0,
@@ -122,7 +132,13 @@ export class IntervalAggregator {
     if (this.lastFrameMs === undefined || !this.cameraUp) return 0;
     const gap = tsMs - this.lastFrameMs;
     if (gap <= 0 || gap > this.options.maxFrameGapSec * 1000) return 0;
-    this.current.coverageMs += gap;
+    const iv = this.current;
+    iv.coverageMs += gap;
+    if (this.scene !== 0) {
+      iv.blindMs += gap;
+      for (let s = 0; s < SCENE_STATES.length; s++)
+        if (this.scene & (1 << s)) iv.sceneMs[s] = (iv.sceneMs[s] as number) + gap;
+    }
     this.lastFrameMs = tsMs;
     return gap;
   }
@@ -134,19 +150,25 @@ export class IntervalAggregator {
   }
 
   /**
-   * One processed frame: its crossings, zone events and the occupancy of each zone after it.
-   * Returns the intervals this frame closed.
+   * One processed frame: its crossings, zone events, the occupancy of each zone after it and the
+   * scene states the scene check raised with it (the time from this frame to the next is spent in
+   * them). Returns the intervals this frame closed.
    */
   addFrame(
     tsMs: number,
     crossings: readonly Crossing[],
     zoneEvents: readonly ZoneEvent[],
     occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>,
+    scene: SceneFlags = 0,
   ): IntervalCounts[] {
     const closed = this.flush(tsMs);
     const prev = this.lastFrameMs;
-    const dt = this.addObserved(tsMs);
-    if (prev === undefined || dt === 0) this.lastFrameMs = tsMs;
+    // occupancy is weighed by seen time only: while blind, an empty zone says nothing
+    const blind = this.scene !== 0;
+    const observed = this.addObserved(tsMs);
+    const dt = blind ? 0 : observed;
+    this.scene = scene;
+    if (prev === undefined || observed === 0) this.lastFrameMs = tsMs;
     const iv = this.current;
     iv.frames++;
     for (const c of crossings) {
@@ -215,7 +237,17 @@ export class IntervalAggregator {
         ? Math.max(0, nowMs - this.lastFrameMs)
         : 0;
     const iv = this.current;
-    const s = this.finish({ ...iv, coverageMs: iv.coverageMs + observedTo }, Math.min(nowMs, iv.endMs - 1));
+    const blind = this.scene !== 0;
+    const sceneMs = iv.sceneMs.map((ms, s) => (this.scene & (1 << s) ? ms + observedTo : ms));
+    const s = this.finish(
+      {
+        ...iv,
+        coverageMs: iv.coverageMs + observedTo,
+        blindMs: iv.blindMs + (blind ? observedTo : 0),
+        sceneMs,
+      },
+      Math.min(nowMs, iv.endMs - 1),
+    );
     return { ...s, partial: true };
   }
 
@@ -279,6 +311,7 @@ export class IntervalAggregator {
           });
       }
     }
+    const seenMs = Math.max(0, iv.coverageMs - iv.blindMs);
     const zones: ZoneCount[] = [];
     const minDwell = this.options.minDwellVisitors ?? DEFAULT_MIN_DWELL_VISITORS;
     const round = (v: number) => Math.round(v * 1000) / 1000;
@@ -290,7 +323,7 @@ export class IntervalAggregator {
           mode,
           entries: a?.entries ?? 0,
           exits: a?.exits ?? 0,
-          occupancyMean: a && iv.coverageMs > 0 ? round(a.occupancyTimeSum / iv.coverageMs) : 0,
+          occupancyMean: a && seenMs > 0 ? round(a.occupancyTimeSum / seenMs) : 0,
           occupancyMax: a?.occupancyMax ?? 0,
           staying: a?.staying ?? 0,
           passing: a?.passing ?? 0,
@@ -300,16 +333,27 @@ export class IntervalAggregator {
         });
       }
     }
-    const coverageSec = iv.coverageMs / 1000;
+    const observedSec = iv.coverageMs / 1000;
+    const sec = (ms: number) => round(ms / 1000);
+    const [darkMs = 0, overexposedMs = 0, obscuredMs = 0, frozenMs = 0, movedMs = 0] = iv.sceneMs;
     return {
       deviceId: this.options.deviceId,
       startMs: iv.startMs,
       endMs: iv.endMs,
       partial: iv.partial || endMs < iv.endMs,
       quality: {
-        coverageSec: round(coverageSec),
+        coverageSec: sec(seenMs),
+        coverage: Math.min(1, round(seenMs / (iv.endMs - iv.startMs))),
+        blindSec: sec(iv.blindMs),
+        scene: {
+          darkSec: sec(darkMs),
+          overexposedSec: sec(overexposedMs),
+          obscuredSec: sec(obscuredMs),
+          frozenSec: sec(frozenMs),
+          movedSec: sec(movedMs),
+        },
         framesProcessed: iv.frames,
-        meanFps: coverageSec > 0 ? round(iv.frames / coverageSec) : 0,
+        meanFps: observedSec > 0 ? round(iv.frames / observedSec) : 0,
         framesDropped: iv.dropped,
         framesCorrupt: iv.corrupt,
         cameraStateChanges: iv.cameraChanges,

@@ -26,6 +26,7 @@ export interface LiveStatus {
   readonly camera: StatusMessage["camera"];
   readonly processedFps: number;
   readonly setup: StatusMessage["setup"];
+  readonly scene?: StatusMessage["scene"];
 }
 
 /**
@@ -216,6 +217,7 @@ export class CountOutput {
       camera: online ? live.camera : { state: "unknown", since: null, lastError: null },
       processedFps: online ? live.processedFps : 0,
       setup: online ? live.setup : { active: false, since: null, until: null },
+      ...(online && live.scene ? { scene: live.scene } : {}),
       outboxDepth: this.outboxDepth(),
       storageError: this.storageError,
       ts: new Date().toISOString(),

@@ -60,6 +60,18 @@ export class CounterMetrics {
     help: "Capture restarts for a new detection region (lines saved, set-up on or off): a moment without frames each, not a failure",
     registers: [this.registry],
   });
+  readonly sceneState = new Gauge({
+    name: "counter_scene_state",
+    help: "1 while the scene check holds this state raised (dark, overexposed, obscured, frozen, moved): the counter cannot see",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  readonly sceneChanges = new Counter({
+    name: "counter_scene_state_changes_total",
+    help: "Scene states raised since start, by state",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
   readonly brokerConnected = new Gauge({
     name: "counter_broker_connected",
     help: "1 while connected to the MQTT broker",

@@ -13,6 +13,7 @@ import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
+import { SCENE_STATES, SceneCheck, type SceneFlags, sceneStates } from "../scene/scene-check.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -58,6 +59,10 @@ export class CounterRuntime {
   private restartCapture: (() => void) | undefined;
   /** The whole view's width / height, once known (a region around the lines takes its shape from it). */
   private sceneAspect: number | undefined;
+  /** Can the counter see? Checked on every raw frame before the detector takes its pixels. */
+  readonly sceneCheck = new SceneCheck();
+  /** The part of the view the scene check learnt its normal on (another one is learnt afresh). */
+  private sceneView: ViewRect | undefined;
 
   constructor(
     readonly config: Config,
@@ -71,10 +76,13 @@ export class CounterRuntime {
     });
     this.pipeline = Pipeline.fromConfig(config);
     this.frameIntervalMs = 1000 / config.camera.fps;
+    for (const state of SCENE_STATES) this.metrics.sceneState.set({ state }, 0);
     const setupLog = deps.log.child({ stage: "setup" });
     this.setup = new SetupMode(setupOptionsFrom(config), (state) => {
       // who looked, and when, is for the record: the retained status says it too
       setupLog.info(state, state.active ? "set-up mode on" : "set-up mode off");
+      // the view the installer just approved is the scene's new reference
+      if (!state.active) this.relearnScene(this.pipeline.lastFrameMs ?? Date.now());
       this.output.statusChanged();
       this.regionChanged();
     });
@@ -253,6 +261,23 @@ export class CounterRuntime {
       },
       processedFps: Math.round(this.processedFps() * 10) / 10,
       setup: this.setup.state(),
+      scene: this.sceneStatus(),
+    };
+  }
+
+  /** The scene states raised now, since when, and whether the scene's normal is still being learnt. */
+  sceneStatus(): NonNullable<LiveStatus["scene"]> {
+    const check = this.sceneCheck;
+    const states = sceneStates(check.current);
+    let since: number | undefined;
+    for (const s of states) {
+      const at = check.raisedSince(s);
+      if (at !== undefined && (since === undefined || at < since)) since = at;
+    }
+    return {
+      states,
+      since: since === undefined ? null : new Date(since).toISOString(),
+      learning: check.learning,
     };
   }
 
@@ -264,7 +289,9 @@ export class CounterRuntime {
     this.stats.start(Date.now());
     // one frame in flight while the next is taken and prepared: with the model in a worker, the
     // Node thread's share of a frame overlaps the inference of the one before
-    let inFlight: { frame: Frame; detections: Promise<Detection[]>; sample?: FramePixels } | undefined;
+    let inFlight:
+      | { frame: Frame; detections: Promise<Detection[]>; sample?: FramePixels; scene: SceneFlags }
+      | undefined;
     const take = () => {
       const f = inFlight;
       inFlight = undefined;
@@ -284,10 +311,11 @@ export class CounterRuntime {
           this.setup.wantsSample(frame.tsMs) && isWholeView(frame.view)
             ? copyPixels(frame.pixels)
             : undefined;
+        const scene = this.checkScene(frame); // before the detector takes the pixels
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
         const previous = take();
         if (previous) this.count(previous, await previous.detections, detector);
-        inFlight = submitted && { frame, detections: submitted.detections, sample };
+        inFlight = submitted && { frame, detections: submitted.detections, sample, scene };
       }
     } finally {
       // the frame in flight when the source ended, was stopped or broke off still counts
@@ -426,13 +454,13 @@ export class CounterRuntime {
    * gets the positions (and, for a sampled frame, the boxes to mask out of the preview).
    */
   private count(
-    taken: { readonly frame: Frame; readonly sample?: FramePixels | undefined },
+    taken: { readonly frame: Frame; readonly sample?: FramePixels | undefined; readonly scene: SceneFlags },
     detections: readonly Detection[],
     detector: Detector,
   ): void {
     const { frame } = taken;
     const previousMs = this.pipeline.lastFrameMs;
-    const result = this.pipeline.step(frame, detections);
+    const result = this.pipeline.step(frame, detections, taken.scene);
     this.output.handle(result.intervals);
     this.occupancy = result.occupancy;
     if (this.setup.active) {
@@ -449,6 +477,57 @@ export class CounterRuntime {
     this.stats.frameDone(result, detector.lastTimings, Date.now(), this.output);
     if (previousMs !== undefined && frame.tsMs > previousMs) this.frameIntervalMs = frame.tsMs - previousMs;
     this.deps.onFrame?.(frame, result.crossings);
+  }
+
+  /**
+   * The scene check on a raw frame (a JPEG frame is not decoded twice: its scene is not checked).
+   * A state raised or cleared is logged (its name and the measures, never a pixel), counted and
+   * published in the status.
+   */
+  private checkScene(frame: Frame): SceneFlags {
+    const pixels = frame.pixels;
+    if (pixels.kind !== "rgb") return 0;
+    const check = this.sceneCheck;
+    const view = frame.view ?? WHOLE_VIEW;
+    if (!this.sceneView || !sameView(view, this.sceneView)) {
+      // another part of the view: its normal and reference are learnt afresh
+      this.sceneView = view;
+      this.relearnScene(frame.tsMs);
+    }
+    const flags = check.observe(pixels.data, pixels.width, pixels.height, frame.tsMs);
+    if (check.changes.length > 0) this.reportScene();
+    return flags;
+  }
+
+  /** The scene's normal and reference are learnt anew from the next frames (raised states clear). */
+  private relearnScene(atMs: number): void {
+    this.sceneCheck.relearn(atMs);
+    if (this.sceneCheck.changes.length > 0) this.reportScene();
+  }
+
+  /** Logs, counts and publishes the states the scene check just raised or cleared. */
+  private reportScene(): void {
+    const check = this.sceneCheck;
+    const log = this.deps.log.child({ stage: "scene" });
+    const m = check.measures;
+    // the measures say why, and hold no pixel
+    const measures = {
+      meanLuma: Math.round(m.meanLuma),
+      clippedShare: Math.round(m.clippedShare * 100) / 100,
+      textureLostShare: Math.round(m.textureLostShare * 100) / 100,
+      layoutChange: Math.round(m.layoutChange * 100) / 100,
+    };
+    for (const c of check.changes) {
+      const at = new Date(c.atMs).toISOString();
+      if (c.raised) {
+        log.warn({ state: c.state, at, ...measures }, `scene ${c.state}: the counter cannot see`);
+        this.metrics.sceneChanges.inc({ state: c.state });
+      } else log.info({ state: c.state, at, ...measures }, `scene ${c.state} cleared`);
+    }
+    const flags = check.current;
+    for (let s = 0; s < SCENE_STATES.length; s++)
+      this.metrics.sceneState.set({ state: SCENE_STATES[s] as string }, flags & (1 << s) ? 1 : 0);
+    this.output.statusChanged();
   }
 
   /** The frame handed to the detector, or undefined if it cannot be decoded (counted, logged, skipped). */

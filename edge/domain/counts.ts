@@ -8,12 +8,49 @@ import { Type } from "@sinclair/typebox";
 export const Count = Type.Integer({ minimum: 0 });
 const NullableSec = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
 
+/** Seconds of an interval in each scene state (docs/mqtt.md#scene-health); states may overlap. */
+export const SceneSecSchema = Type.Object(
+  {
+    darkSec: Type.Number({ minimum: 0, description: "Too dark to see road users" }),
+    overexposedSec: Type.Number({ minimum: 0, description: "Much of the picture clipped white" }),
+    obscuredSec: Type.Number({
+      minimum: 0,
+      description:
+        "The texture of a large part of the view gone: lens covered, fogged, dirty or out of focus",
+    }),
+    frozenSec: Type.Number({ minimum: 0, description: "The source repeated one picture" }),
+    movedSec: Type.Number({
+      minimum: 0,
+      description: "The view no longer matches its reference: the camera was knocked or turned",
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const QualitySchema = Type.Object(
   {
     coverageSec: Type.Number({
       minimum: 0,
-      description: "Seconds of the interval during which frames were processed",
+      description:
+        "Seconds of the interval during which frames were processed and the scene could be seen (blindSec excluded)",
     }),
+    // the scene check's fields are absent from counters older than it (and from intervals they stored)
+    coverage: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        description:
+          "coverageSec as a share of the interval's length: 1 the whole interval was seen, 0 none of it (camera down, blind, not running). Absent from counters without the scene check.",
+      }),
+    ),
+    blindSec: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description:
+          "Seconds during which frames were processed but the scene check found the view unusable (any state in `scene`). Absent from counters without the scene check.",
+      }),
+    ),
+    scene: Type.Optional(SceneSecSchema),
     framesProcessed: Count,
     meanFps: Type.Number({ minimum: 0 }),
     framesDropped: Count,

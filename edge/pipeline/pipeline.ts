@@ -14,6 +14,7 @@ import {
 } from "../count/zone-counter.ts";
 import type { Anchor } from "../domain/geometry.ts";
 import type { Crossing, Detection, IntervalCounts, Mode, RoadUser, ZoneEvent } from "../domain/types.ts";
+import type { SceneFlags } from "../scene/scene-check.ts";
 import { ByteTracker, DEFAULT_TRACKER_OPTIONS, type TrackerOptions } from "../track/byte-tracker.ts";
 import { DEFAULT_MODE_OPTIONS, ModeOfTravel, type ModeOptions } from "../track/mode-of-travel.ts";
 
@@ -213,7 +214,8 @@ export class Pipeline {
     return this.aggregator !== undefined;
   }
 
-  step(frame: FrameInfo, detections: readonly Detection[]): FrameResult {
+  /** One frame's detections; `scene`: the states the scene check raised with it (0: it sees). */
+  step(frame: FrameInfo, detections: readonly Detection[], scene: SceneFlags = 0): FrameResult {
     const agg = this.aggregatorAt(frame.tsMs);
     if (frame.width !== this.sizedFor.width || frame.height !== this.sizedFor.height) {
       this.sizedFor = { width: frame.width, height: frame.height };
@@ -232,7 +234,7 @@ export class Pipeline {
       for (const e of z.update(users, frame.tsMs, this.removedIds)) this.zoneEvents.push(e);
       this.occupancy.set(z.zone.name, z.occupancy());
     }
-    this.setClosed(agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy));
+    this.setClosed(agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy, scene));
     const people = this.modes.peopleSeen;
     const hidden = this.modes.feetHidden;
     if (people >= CROWD_MIN_PEOPLE && hidden >= CROWDED_SHARE * people && this.lastTsMs !== undefined) {

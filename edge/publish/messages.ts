@@ -1,6 +1,7 @@
 import { FormatRegistry, type Static, Type } from "@sinclair/typebox";
 import { Count, LineCountSchema, QualitySchema, ZoneCountSchema } from "../domain/counts.ts";
 import type { IntervalCounts } from "../domain/types.ts";
+import { SCENE_STATES } from "../scene/scene-check.ts";
 
 export { LineCountSchema, QualitySchema, ZoneCountSchema };
 
@@ -94,6 +95,25 @@ export const StatusMessageSchema = Type.Object(
         description:
           "Set-up mode (scene preview and live positions on the local page): on or off, when it was switched on and when it ends by itself. For audit: it is published whenever it changes.",
       },
+    ),
+    scene: Type.Optional(
+      Type.Object(
+        {
+          states: Type.Array(Type.Union(SCENE_STATES.map((s) => Type.Literal(s))), {
+            description: "The scene states raised now; empty: the counter sees (docs/mqtt.md#scene-health)",
+          }),
+          since: Type.Union([Iso, Type.Null()], { description: "When the oldest of `states` was raised" }),
+          learning: Type.Boolean({
+            description:
+              "The scene's normal is being learnt (after start, set-up or a new detection region): meanwhile only dark and frozen can be raised",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Can the counter see? Absent while offline and from counters without the scene check. Published whenever it changes.",
+        },
+      ),
     ),
     outboxDepth: Count,
     storageError: Type.Union([Type.String(), Type.Null()], {

@@ -116,8 +116,9 @@ const TEXTURE_FLOOR = 2;
 const EDGE_MIN = 16; // 4 luma levels across two samples: weaker is noise
 /** Current orientations are smoothed over about this long (people walking by change little). */
 const SIGNATURE_SEC = 1;
-/** A frame is "the same" for this long before `frozen`'s condition holds. */
-const FROZEN_MIN_SEC = 1;
+/** Frames are `frozen` when this share of them over about STILL_SEC showed no change. */
+const STILL_SHARE = 0.8;
+const STILL_SEC = 1;
 /** A raised state clears only once its measure is this much better than the onset threshold. */
 const HYSTERESIS = 1.2;
 const DARK = 0;
@@ -173,7 +174,8 @@ export class SceneCheck {
   private learnedMs = 0;
   private startMs = Number.NaN;
   private lastMs = Number.NaN;
-  private lastChangeMs = Number.NaN;
+  /** Share of recent frames that did not change (exponential mean over STILL_SEC). */
+  private stillShare = 0;
   private width = 0;
   private height = 0;
   private flags: SceneFlags = 0;
@@ -207,7 +209,7 @@ export class SceneCheck {
     this.learnedMs = 0;
     this.startMs = Number.NaN;
     this.lastMs = Number.NaN;
-    this.lastChangeMs = Number.NaN;
+    this.stillShare = 0;
     this.normalChange = 0;
   }
 
@@ -256,9 +258,14 @@ export class SceneCheck {
     m.textureLostShare = learning ? 0 : this.lostTexture(m.meanLuma, st[OBSCURED]!.raised ? HYSTERESIS : 1);
     const obscured = lit && !learning && m.textureLostShare >= o.obscuredShare;
     // frozen needs no normal: the picture has not changed for a while, and it is a picture (a
-    // uniform cover does not change either; it is obscured)
-    if (m.frameDiff > o.frozenDiff || Number.isNaN(this.lastChangeMs)) this.lastChangeMs = tsMs;
-    const frozen = lit && !obscured && tsMs - this.lastChangeMs >= FROZEN_MIN_SEC * 1000;
+    // uniform cover does not change either; it is obscured). The share of still frames over the
+    // last seconds, not the last change: a stuck stream's encoder still refreshes its picture at
+    // every key frame, and a source that repeats frames to keep its rate alternates still and moving
+    const still = m.frameDiff <= o.frozenDiff ? 1 : 0;
+    this.stillShare = first
+      ? 0
+      : this.stillShare + (still - this.stillShare) * Math.min(1, dtMs / (STILL_SEC * 1000));
+    const frozen = lit && !obscured && this.stillShare >= STILL_SHARE;
     m.layoutChange = learning ? 0 : this.layoutChange(m.meanLuma);
     const movedAbove = Math.max(o.movedChange, o.movedFactor * this.normalChange);
     const moved =
