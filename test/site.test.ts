@@ -90,7 +90,7 @@ function feed(
   nowMs: number,
 ): boolean {
   const gates = state.gateCounts(x.iv);
-  if (!store.add(x.iv, x.body, gates, nowMs)) return false;
+  if (store.add(x.iv, x.body, gates, nowMs) === "duplicate") return false;
   state.addInterval(x.iv, gates, nowMs);
   return true;
 }
@@ -135,6 +135,30 @@ describe("site.yaml", () => {
     expect(r.stderr).toContain("gates[0].dir: unknown key");
     expect(r.stderr).toContain("gates[1].in: required");
     expect(r.stderr).toContain("reset.time: expected string to match");
+  });
+
+  it("`counter site` with a database it cannot open says which and exits 1 before connecting", () => {
+    const dir = mkdtempSync(join(tmpdir(), "site-nodb-"));
+    const file = join(dir, "site.yaml");
+    writeFileSync(
+      file,
+      stringify({
+        site: { id: "fest" },
+        gates: [{ name: "a", device: "d1", line: "gate", in: "south" }],
+        reset: { timeZone: "UTC" },
+        mqtt: { url: "mqtt://127.0.0.1:9" },
+        storage: { path: join(dir, "missing", "site.db") },
+      }),
+    );
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin/counter.js"), "site", "--config", file], {
+      encoding: "utf8",
+      env: { ...process.env, LOG_LEVEL: "error" },
+      timeout: 30_000,
+    });
+    expect(r.stderr).toContain(
+      `error: site database ${join(dir, "missing", "site.db")}: Cannot open database because the directory does not exist`,
+    );
+    expect(r.status).toBe(1);
   });
 
   it("checks what the schema cannot: repeated gates, alarm order, time zone, no gates", () => {
@@ -200,17 +224,21 @@ describe("site state with its SQLite history", () => {
     expect(feed(state, store, interval("gate-n", 2, day + min, { in: 10, out: 2 }), now)).toBe(true);
     expect(feed(state, store, interval("gate-e", 1, day + min, { in: 5, out: 0 }), now)).toBe(true);
     expect(feed(state, store, interval("gate-e", 1, day + min, { in: 5, out: 0 }), now)).toBe(false); // redelivery
+    // a replaced unit numbers from 1 again: a new interval, not a redelivery
+    const again = interval("gate-e", 1, day + 3 * min, { in: 1, out: 0 });
+    expect(store.add(again.iv, again.body, state.gateCounts(again.iv), now)).toBe("seq-reused");
+    state.addInterval(again.iv, state.gateCounts(again.iv), now);
     const { site } = state.snapshot(now);
-    expect(site.occupancy).toBe(13); // clamped 0, then +8 +5
-    expect(site.entered).toBe(15);
+    expect(site.occupancy).toBe(14); // clamped 0, then +8 +5, then +1
+    expect(site.entered).toBe(16);
     expect(site.exited).toBe(5);
     expect(site.clamps).toBe(1);
-    expect(site.peak).toEqual({ occupancy: 13, at: new Date(day + 2 * min).toISOString() });
+    expect(site.peak).toEqual({ occupancy: 14, at: new Date(day + 4 * min).toISOString() });
     expect(site.gates.map((g) => [g.gate, g.entered, g.exited])).toEqual([
       ["north", 10, 5],
-      ["east", 5, 0],
+      ["east", 6, 0],
     ]);
-    expect(Value.Check(SiteMessageSchema, site)).toBe(true);
+    expect([...Value.Errors(SiteMessageSchema, site)].map((e) => `${e.path} ${e.message}`)).toEqual([]);
     store.close();
   });
 

@@ -415,12 +415,18 @@ program
     const site = new (await lazy.site()).SiteProcess(config, { log });
     site.start();
     log.info({ site: config.site.id, gates: config.gates.length }, "site started");
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    const failed = await Promise.race([
+      site.failed,
+      new Promise<undefined>((resolve) => {
+        process.once("SIGINT", () => resolve(undefined));
+        process.once("SIGTERM", () => resolve(undefined));
+      }),
+    ]);
     await site.stop();
-    log.info("stopped");
+    if (failed !== undefined) {
+      log.error({ err: failed }, "stopped: the site's database failed");
+      process.exitCode = 1;
+    } else log.info("stopped");
   });
 
 try {

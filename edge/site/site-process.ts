@@ -43,12 +43,18 @@ export class SiteProcess {
   /** Intervals received, new and repeated, since start (for logs and tests). */
   readonly received = { intervals: 0, duplicates: 0, rejected: 0 };
   latest: SiteMessage | undefined;
+  /** Resolves with the reason when the process cannot go on (its database failed). */
+  readonly failed: Promise<string>;
+  private fail: (reason: string) => void = () => {};
 
   constructor(
     readonly config: SiteConfig,
     private readonly options: SiteProcessOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.failed = new Promise((resolve) => {
+      this.fail = resolve;
+    });
     this.topics = siteTopics(config.mqtt.baseTopic, config.site.id);
     this.store = new SiteStore(config.storage.path);
     this.state = new SiteState(config, this.now());
@@ -103,13 +109,14 @@ export class SiteProcess {
         this.handle(packet);
         done();
       } catch (err) {
+        // not acknowledged: the broker keeps the interval for the next start
         this.options.log.error(
           { err: (err as Error).message },
           "site database failed; stopping without acknowledging",
         );
         this.lastError = (err as Error).message;
         client.end(true);
-        process.exitCode = 1;
+        this.fail(this.lastError);
       }
     };
     client.on("connect", (connack) => {
@@ -151,10 +158,16 @@ export class SiteProcess {
     }
     this.received.intervals++;
     const gates = this.state.gateCounts(iv);
-    if (!this.store.add(iv, payload, gates, nowMs)) {
+    const added = this.store.add(iv, payload, gates, nowMs);
+    if (added === "duplicate") {
       this.received.duplicates++;
       return;
     }
+    if (added === "seq-reused")
+      this.options.log.warn(
+        { device: iv.deviceId, seq: iv.seq },
+        "the device numbers its intervals from the start again (was its database replaced?); counted, but its missingIntervals are meaningless today",
+      );
     this.state.addInterval(iv, gates, nowMs);
     this.schedulePublish();
   }

@@ -281,7 +281,7 @@ export class SiteState {
         coverage: l.coverage === null ? null : Math.round(l.coverage * 1000) / 1000,
         lastIntervalEnd: iso(l.lastEndMs),
         intervals: s?.count ?? 0,
-        missingIntervals: s ? s.maxSeq - s.minSeq + 1 - s.count : 0,
+        missingIntervals: s ? Math.max(0, s.maxSeq - s.minSeq + 1 - s.count) : 0,
       };
     });
     const partial = gates.some((g) => g.state !== "ok");

@@ -32,7 +32,8 @@ const SCHEMA = `
     coverage REAL NOT NULL,
     received_ms INTEGER NOT NULL,
     body TEXT NOT NULL,
-    PRIMARY KEY (device, seq)
+    -- a redelivery repeats seq and start; a device whose database was replaced starts seq again
+    PRIMARY KEY (device, seq, start_ms)
   );
   CREATE INDEX IF NOT EXISTS intervals_start ON intervals (start_ms);
   CREATE TABLE IF NOT EXISTS gate_counts (
@@ -43,7 +44,7 @@ const SCHEMA = `
     end_ms INTEGER NOT NULL,
     entered INTEGER NOT NULL,
     exited INTEGER NOT NULL,
-    PRIMARY KEY (device, seq, gate)
+    PRIMARY KEY (device, seq, start_ms, gate)
   );
   CREATE INDEX IF NOT EXISTS gate_counts_start ON gate_counts (start_ms);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,13 +59,18 @@ export class SiteStore {
   private readonly db: Database.Database;
   private readonly insertInterval: Database.Statement;
   private readonly insertGate: Database.Statement;
+  private readonly countSeq: Database.Statement;
 
   /** `readonly`: for reports beside a running site process (which keeps writing). */
   constructor(path: string, options: { readonly?: boolean } = {}) {
-    this.db = new Database(path, {
-      readonly: options.readonly === true,
-      fileMustExist: options.readonly === true,
-    });
+    try {
+      this.db = new Database(path, {
+        readonly: options.readonly === true,
+        fileMustExist: options.readonly === true,
+      });
+    } catch (err) {
+      throw new Error(`site database ${path}: ${(err as Error).message}`);
+    }
     if (!options.readonly) {
       this.db.pragma("journal_mode = WAL");
       // an acknowledged interval must survive a power cut too: the broker will not send it again
@@ -77,10 +83,20 @@ export class SiteStore {
     this.insertGate = this.db.prepare(
       "INSERT INTO gate_counts (device, seq, gate, start_ms, end_ms, entered, exited) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
+    this.countSeq = this.db.prepare("SELECT COUNT(*) AS n FROM intervals WHERE device = ? AND seq = ?");
   }
 
-  /** Records an interval and its gates' counts in one transaction; false if (device, seq) was already there. */
-  add(iv: ReceivedInterval, body: string, gates: readonly GateCount[], receivedMs: number): boolean {
+  /**
+   * Records an interval and its gates' counts in one transaction. `duplicate`: this (device, seq) was
+   * stored already (a redelivery); `seq-reused`: stored, but the device had sent this seq for another
+   * interval before (its database was replaced, so its numbering started again).
+   */
+  add(
+    iv: ReceivedInterval,
+    body: string,
+    gates: readonly GateCount[],
+    receivedMs: number,
+  ): "added" | "duplicate" | "seq-reused" {
     return this.db.transaction(() => {
       const r = this.insertInterval.run(
         iv.deviceId,
@@ -91,10 +107,11 @@ export class SiteStore {
         receivedMs,
         body,
       );
-      if (r.changes === 0) return false;
+      if (r.changes === 0) return "duplicate";
       for (const g of gates)
         this.insertGate.run(iv.deviceId, iv.seq, g.gate, g.startMs, g.endMs, g.entered, g.exited);
-      return true;
+      const same = this.countSeq.get(iv.deviceId, iv.seq) as { n: number };
+      return same.n > 1 ? "seq-reused" : "added";
     })();
   }
 
