@@ -37,6 +37,7 @@ export async function call<T>(method: string, url: string, body?: unknown): Prom
 }
 
 export type {
+  ErrorAnswer,
   GeometryAnswer,
   HealthAnswer as Health,
   SessionAnswer as SessionInfo,

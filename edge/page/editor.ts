@@ -1,6 +1,7 @@
 import { DEFAULT_DWELL_THRESHOLD_SEC } from "../domain/counting-settings.ts";
 import { detectionView, isWholeView } from "../domain/view.ts";
-import type { Anchor, GeometryAnswer, LineDraft, LivePosition, RelPoint, ZoneDraft } from "./api.ts";
+import type { GeometryAnswer, LineDraft, LivePosition, RelPoint } from "./api.ts";
+import type { GeometryDraft } from "./draft.ts";
 import { t } from "./strings.ts";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -45,14 +46,12 @@ export class GeometryEditor {
   private readonly live: SVGGElement;
   private readonly flashes = new Map<string, number>();
   selection: Selection = null;
-  /** The point of each box that is counted: drawn as a dot on the live boxes. */
-  anchor: Anchor = "bottom-center";
   /** `camera.region`: drawn as the rectangle the detector looks at, following the lines as they move. */
   region: GeometryAnswer["region"];
 
   constructor(
-    private lines: LineDraft[],
-    private zones: ZoneDraft[],
+    /** What is drawn and edited (its anchor is drawn as a dot on the live boxes). */
+    private readonly draft: GeometryDraft,
     /** Called after every change made on the drawing (the form beside it re-renders). */
     private readonly changed: () => void,
   ) {
@@ -70,9 +69,8 @@ export class GeometryEditor {
     this.render();
   }
 
-  setGeometry(lines: LineDraft[], zones: ZoneDraft[]): void {
-    this.lines = lines;
-    this.zones = zones;
+  /** The draft was replaced (loaded or saved): nothing is selected or being drawn any more. */
+  reset(): void {
     this.selection = null;
     this.drawing = null;
     this.render();
@@ -103,16 +101,17 @@ export class GeometryEditor {
     if (!d) return;
     this.drawing = null;
     if (d.kind === "line" && d.points.length >= 2) {
-      this.lines.push({ name: this.freeName("line"), points: d.points, from: "A", to: "B" });
-      this.selection = { kind: "line", index: this.lines.length - 1 };
+      this.draft.lines.push({ name: this.freeName("line"), points: d.points, from: "A", to: "B" });
+      this.selection = { kind: "line", index: this.draft.lines.length - 1 };
     } else if (d.kind === "zone" && d.points.length >= 3) {
-      this.zones.push({
+      this.draft.zones.push({
         name: this.freeName("zone"),
         polygon: d.points,
         dwellThresholdSec: DEFAULT_DWELL_THRESHOLD_SEC,
       });
-      this.selection = { kind: "zone", index: this.zones.length - 1 };
+      this.selection = { kind: "zone", index: this.draft.zones.length - 1 };
     }
+    if (this.selection) this.draft.changed();
     this.render();
     this.changed();
   }
@@ -120,9 +119,10 @@ export class GeometryEditor {
   deleteSelected(): void {
     const s = this.selection;
     if (!s) return;
-    if (s.kind === "line") this.lines.splice(s.index, 1);
-    else this.zones.splice(s.index, 1);
+    if (s.kind === "line") this.draft.lines.splice(s.index, 1);
+    else this.draft.zones.splice(s.index, 1);
     this.selection = null;
+    this.draft.changed();
     this.render();
     this.changed();
   }
@@ -153,7 +153,8 @@ export class GeometryEditor {
         },
         this.live,
       );
-      const ay = this.anchor === "bottom-center" ? y2 : this.anchor === "top-center" ? y1 : (y1 + y2) / 2;
+      const ay =
+        this.draft.anchor === "bottom-center" ? y2 : this.draft.anchor === "top-center" ? y1 : (y1 + y2) / 2;
       el(
         "circle",
         { cx: ((x1 + x2) / 2) * W, cy: ay * this.height, r: 5, fill: colour, class: "anchor" },
@@ -170,7 +171,7 @@ export class GeometryEditor {
   }
 
   private freeName(base: string): string {
-    const taken = new Set([...this.lines.map((l) => l.name), ...this.zones.map((z) => z.name)]);
+    const taken = new Set([...this.draft.lines.map((l) => l.name), ...this.draft.zones.map((z) => z.name)]);
     for (let i = 1; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
   }
 
@@ -192,7 +193,7 @@ export class GeometryEditor {
     g.replaceChildren();
     const px = ([x, y]: RelPoint) => `${x * W},${y * this.height}`;
     this.drawRegion(g);
-    this.zones.forEach((z, index) => {
+    this.draft.zones.forEach((z, index) => {
       const selected = this.selection?.kind === "zone" && this.selection.index === index;
       const shape = el(
         "polygon",
@@ -204,7 +205,7 @@ export class GeometryEditor {
       el("text", { x: cx * W, y: cy * this.height, class: "label" }, g).textContent = z.name;
       if (selected) this.handles(z.name, z.polygon, 3);
     });
-    this.lines.forEach((l, index) => {
+    this.draft.lines.forEach((l, index) => {
       const selected = this.selection?.kind === "line" && this.selection.index === index;
       const flashing = Date.now() - (this.flashes.get(l.name) ?? 0) < 600;
       const shape = el(
@@ -235,7 +236,7 @@ export class GeometryEditor {
     const r = this.region;
     if (!r || r.setting === "whole") return;
     const shape = r.inputAspect ? { sceneAspect: W / this.height, inputAspect: r.inputAspect } : undefined;
-    const v = detectionView(r.setting, r.margin, { lines: this.lines, zones: this.zones }, shape);
+    const v = detectionView(r.setting, r.margin, { lines: this.draft.lines, zones: this.draft.zones }, shape);
     if (isWholeView(v)) return;
     el(
       "rect",
@@ -346,6 +347,7 @@ export class GeometryEditor {
         const up = () => {
           c.removeEventListener("pointermove", move);
           c.removeEventListener("pointerup", up);
+          this.draft.changed();
           this.render();
           this.changed();
         };
@@ -368,6 +370,7 @@ export class GeometryEditor {
           points.splice(i, 1);
         } else return;
         e.preventDefault();
+        this.draft.changed();
         this.render();
         this.changed();
         const again =
