@@ -197,6 +197,20 @@ describe("site.yaml", () => {
   });
 });
 
+describe("reading the devices' messages", () => {
+  it("takes coverage from quality.coverage when the device sends it (scene check), else coverageSec", () => {
+    const { body } = interval("gate-n", 1, Date.parse("2026-07-01T04:00:00Z"), { in: 1 }, 60);
+    const msg = JSON.parse(body) as { quality: Record<string, unknown> };
+    expect((readCountsMessage(JSON.stringify(msg)) as ReceivedInterval).coverage).toBe(1);
+    msg.quality.coverage = 0.4;
+    expect((readCountsMessage(JSON.stringify(msg)) as ReceivedInterval).coverage).toBe(0.4);
+    expect(
+      readCountsMessage(JSON.stringify({ type: "counts", schemaVersion: 1, id: "x", seq: 1, entities: [] })),
+    ).toMatch(/NGSI-LD/);
+    expect(readCountsMessage("{")).toBe("not JSON");
+  });
+});
+
 describe("the site's day", () => {
   const reset = { time: "06:00", timeZone: "Europe/Copenhagen" };
   it("starts at 06:00 local time, 23 h long across the spring change and 25 h across the autumn one", () => {
@@ -305,7 +319,7 @@ describe("site state with its SQLite history", () => {
     expect(state.snapshot(t0).site.gates.map((g) => g.state)).toEqual(["unknown", "unknown"]);
     feed(state, store, interval("gate-n", 1, day, { in: 1 }), t0);
     feed(state, store, interval("gate-e", 1, day, { in: 1 }, 30), t0); // half the interval observed
-    state.addStatus({ deviceId: "gate-n", online: true, cameraDown: false }, t0);
+    state.addStatus({ deviceId: "gate-n", online: true, cameraDown: false, sceneStates: [] }, t0);
     let s = state.snapshot(t0 + 1000).site;
     expect(s.gates.map((g) => [g.state, g.coverage])).toEqual([
       ["ok", 1],
@@ -317,10 +331,22 @@ describe("site state with its SQLite history", () => {
     s = state.snapshot(t0 + 3000).site;
     expect(s.partial).toBe(false);
     expect(s.partialSince).toBe(null);
+    // the device's scene check says it cannot see: blind at once, before its interval ends
+    state.addStatus(
+      { deviceId: "gate-e", online: true, cameraDown: false, sceneStates: ["obscured"] },
+      t0 + 3000,
+    );
+    s = state.snapshot(t0 + 3001).site;
+    expect([s.gates[1]!.state, s.gates[1]!.scene, s.partial]).toEqual(["blind", ["obscured"], true]);
+    state.addStatus({ deviceId: "gate-e", online: true, cameraDown: false, sceneStates: [] }, t0 + 4000);
+    expect(state.snapshot(t0 + 4001).site.partial).toBe(false);
     // gate-n's last interval was received at t0: silent for more than 2 intervals
     s = state.snapshot(t0 + 2 * min + 1).site;
     expect(s.gates[0]!.state).toBe("offline");
-    state.addStatus({ deviceId: "gate-e", online: false, cameraDown: false }, t0 + 2 * min + 2);
+    state.addStatus(
+      { deviceId: "gate-e", online: false, cameraDown: false, sceneStates: [] },
+      t0 + 2 * min + 2,
+    );
     s = state.snapshot(t0 + 2 * min + 3).site;
     expect(s.gates.map((g) => g.state)).toEqual(["offline", "offline"]);
     expect(s.partialSince).toBe(new Date(t0 + 2 * min + 1).toISOString());

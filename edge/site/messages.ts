@@ -17,7 +17,7 @@ const GateStateSchema = Type.Union(
   [Type.Literal("ok"), Type.Literal("offline"), Type.Literal("blind"), Type.Literal("unknown")],
   {
     description:
-      "ok: online and observing; offline: its status says offline or no interval arrived for offlineAfterIntervals of its intervals; blind: camera down or coverage below minCoverage; unknown: nothing heard since the site process started",
+      "ok: online and observing; offline: its status says offline or no interval arrived for offlineAfterIntervals of its intervals; blind: camera down, a scene state raised (its status's scene.states: dark, obscured, moved, ...) or its last interval's coverage below minCoverage; unknown: nothing heard since the site process started",
   },
 );
 
@@ -30,6 +30,9 @@ const GateSchema = Type.Object(
     exited: Count,
     state: GateStateSchema,
     since: Type.Union([Iso, Type.Null()], { description: "When the gate entered this state" }),
+    scene: Type.Array(Type.String(), {
+      description: "Scene states the gate's device raises now (its status's scene.states); empty: it sees",
+    }),
     coverage: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
       description: "Share of its last interval the device observed (null before the first)",
     }),
@@ -157,9 +160,9 @@ const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 
 /**
- * A counts message (native format) as the site uses it, or a reason why not. Coverage is the
- * observed share of the interval; a `coverage` field in the message (scene health: the share of the
- * view the detector could see) lowers it further when present.
+ * A counts message (native format) as the site uses it, or a reason why not. Coverage is the share
+ * of the interval the device observed with a usable view: `quality.coverage` where the device sends
+ * it (its scene check leaves blind time out of coverageSec), else coverageSec over the length.
  */
 export function readCountsMessage(payload: string): ReceivedInterval | string {
   let m: unknown;
@@ -198,9 +201,9 @@ export function readCountsMessage(payload: string): ReceivedInterval | string {
   const periodSec = (endMs - startMs) / 1000;
   const coverageSec =
     isObj(quality) && typeof quality.coverageSec === "number" ? quality.coverageSec : periodSec;
-  let coverage = Math.min(1, coverageSec / periodSec);
-  const seen = isObj(m.coverage) ? m.coverage.share : m.coverage;
-  if (typeof seen === "number" && seen >= 0 && seen <= 1) coverage *= seen;
+  const share = isObj(quality) ? quality.coverage : undefined;
+  const coverage =
+    typeof share === "number" && share >= 0 && share <= 1 ? share : Math.min(1, coverageSec / periodSec);
   return {
     deviceId,
     seq: seq as number,
@@ -218,6 +221,8 @@ export interface ReceivedStatus {
   readonly deviceId: string;
   readonly online: boolean;
   readonly cameraDown: boolean;
+  /** Scene states the device raises now (dark, obscured, moved, ...): it cannot see. */
+  readonly sceneStates: readonly string[];
 }
 
 export function readStatusMessage(payload: string): ReceivedStatus | string {
@@ -233,5 +238,9 @@ export function readStatusMessage(payload: string): ReceivedStatus | string {
     deviceId: m.deviceId,
     online: m.online,
     cameraDown: isObj(m.camera) && m.camera.state === "down",
+    sceneStates:
+      isObj(m.scene) && Array.isArray(m.scene.states)
+        ? m.scene.states.filter((x): x is string => typeof x === "string")
+        : [],
   };
 }

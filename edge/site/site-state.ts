@@ -254,7 +254,8 @@ export class SiteState {
     if (l.status && !l.status.online) return "offline";
     // no interval for more than offlineAfterIntervals of the device's intervals (60 s before the first)
     if (nowMs - heardMs > (l.periodSec ?? 60) * 1000 * this.config.offlineAfterIntervals) return "offline";
-    if (l.status?.cameraDown || (l.coverage !== null && l.coverage < this.config.minCoverage)) return "blind";
+    if (l.status?.cameraDown || (l.status?.sceneStates.length ?? 0) > 0) return "blind";
+    if (l.coverage !== null && l.coverage < this.config.minCoverage) return "blind";
     return "ok";
   }
 
@@ -278,6 +279,7 @@ export class SiteState {
         exited: t?.exited ?? 0,
         state,
         since: iso(l.sinceMs),
+        scene: [...(l.status?.sceneStates ?? [])],
         coverage: l.coverage === null ? null : Math.round(l.coverage * 1000) / 1000,
         lastIntervalEnd: iso(l.lastEndMs),
         intervals: s?.count ?? 0,
