@@ -133,8 +133,10 @@ export class SiteProcess {
       this.schedulePublish();
     });
     client.on("error", (err) => {
-      this.lastError = describeMqttError(err as Error & { code?: number | string });
-      this.options.log.warn({ err: this.lastError }, "broker");
+      const message = describeMqttError(err as Error & { code?: number | string });
+      // retried every second: logged when the reason changes, not at every attempt
+      if (message !== this.lastError) this.options.log.warn({ err: message }, "broker");
+      this.lastError = message;
     });
     this.heartbeat = setInterval(() => this.publishNow(), HEARTBEAT_MS);
   }
@@ -189,6 +191,14 @@ export class SiteProcess {
       this.options.log.info({ previousDay: this.latest?.dayStart }, "daily reset");
     }
     const { site, alarm } = this.state.snapshot(nowMs);
+    site.gates.forEach((g, i) => {
+      const before = this.latest?.gates[i]?.state;
+      if (before !== undefined && before !== g.state)
+        this.options.log[g.state === "ok" ? "info" : "warn"](
+          { gate: g.gate, device: g.device, state: g.state, was: before, scene: g.scene },
+          "gate state",
+        );
+    });
     this.latest = site;
     if (alarm) {
       this.store.setMeta("alarmLevel", alarm.level ?? "");
