@@ -27,6 +27,8 @@ export const DEFAULT_MODE_OPTIONS: ModeOptions = {
   motorcycleShare: DEFAULT_MOTORCYCLE_SHARE,
 };
 
+/** A rider whose two-wheeler was never seen: what it rides is decided when it is counted, on the evidence then. */
+const RIDES_UNSEEN = "?";
 /** How long a person must keep to riding speed to be taken for a rider (the speed is a filter's, noisy at first). */
 const RIDING_MS = 600;
 /** The prior's weight, in riders seen with their two-wheeler, in the guess of what a rider seen without one rides. */
@@ -43,7 +45,10 @@ interface UserState {
   partner: number | undefined;
   /** Person: whether the partner is ridden (true) or walked beside (false). */
   riding: boolean;
-  /** Person: the two-wheeler label it was seen riding, or "" — kept when that two-wheeler is lost from view. */
+  /**
+   * Person: the two-wheeler label it was seen riding — kept when that two-wheeler is lost from view —,
+   * `RIDES_UNSEEN` when it moves at riding speed with none seen, or "".
+   */
   rode: string;
   /** Person: time at riding speed, less time below it (ms), and the last frame it was measured at. */
   fastMs: number;
@@ -204,7 +209,8 @@ export class ModeOfTravel {
           t.category;
       } else if (isPerson(t.category) && s.rode !== "") {
         // seen riding (with a two-wheeler now out of sight, or at riding speed): still a rider
-        user.mode = this.options.modeOf[s.rode] ?? DEFAULT_MODE_OF[s.rode] ?? s.rode;
+        const label = s.rode === RIDES_UNSEEN ? this.likelyTwoWheeler() : s.rode;
+        user.mode = this.options.modeOf[label] ?? DEFAULT_MODE_OF[label] ?? label;
       } else {
         user.mode = this.options.modeOf[t.category] ?? t.category;
       }
@@ -225,7 +231,7 @@ export class ModeOfTravel {
     if (s.rode !== "" || s.partner !== undefined || this.options.riderSpeed <= 0) return;
     const fast = speedInHeights(t, box) >= this.options.riderSpeed;
     s.fastMs = fast ? s.fastMs + dt : Math.max(0, s.fastMs - dt);
-    if (s.fastMs >= RIDING_MS) s.rode = this.likelyTwoWheeler();
+    if (s.fastMs >= RIDING_MS) s.rode = RIDES_UNSEEN;
   }
 
   /**
