@@ -46,11 +46,13 @@ const live: {
   camera: SourceState | undefined;
   broker: { enabled: boolean; connected: boolean; lastError: string | null };
   databaseError: string | null;
+  scene: StatusMessage["scene"];
 } = {
   model: null,
   camera: undefined,
   broker: { enabled: true, connected: true, lastError: null },
   databaseError: null,
+  scene: undefined,
 };
 
 const source: ApiSource = {
@@ -65,7 +67,8 @@ const source: ApiSource = {
     text: "counter_frames_processed_total 7\n",
   }),
   // a status that quotes the camera URL, as ffmpeg's errors do: the API must not pass it on
-  status: () => ({ lastError: `cannot open ${config.camera.source}` }) as unknown as StatusMessage,
+  status: () =>
+    ({ lastError: `cannot open ${config.camera.source}`, scene: live.scene }) as unknown as StatusMessage,
   redactedConfig: () => redactConfig(config),
   geometry: () => ({ ...pipeline.currentGeometry, revision: geometryRevision(configFile) }),
   saveGeometry: (edit, revision) => {
@@ -191,6 +194,26 @@ describe("local API over its source (fastify.inject, no runtime)", () => {
     const r = await app.inject("/health");
     expect(r.statusCode).toBe(code);
     expect(JSON.parse(r.body)).toMatchObject({ status, ready: code === 200, outboxDepth: 3 });
+  });
+
+  it("/health: a counter that cannot see is degraded and says what it cannot see", async () => {
+    Object.assign(live, {
+      model: "yolox-nano",
+      camera: cameraUp,
+      broker: { enabled: true, connected: true, lastError: null },
+      databaseError: null,
+    });
+    live.scene = { states: [], since: null, learning: false };
+    expect(JSON.parse((await app.inject("/health")).body)).toMatchObject({ status: "ok" });
+    live.scene = { states: ["dark", "frozen"], since: "2026-12-07T22:00:00.000Z", learning: false };
+    const r = await app.inject("/health");
+    expect(r.statusCode).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({
+      status: "degraded",
+      ready: true,
+      scene: { states: ["dark", "frozen"], since: "2026-12-07T22:00:00.000Z", learning: false },
+    });
+    live.scene = undefined;
   });
 
   it("no response shows a credential, even where the source quotes one", async () => {

@@ -57,6 +57,12 @@ export const HealthAnswer = Type.Object({
     since: Nullable(Type.String()),
     until: Nullable(Type.String()),
   }),
+  /** Can the counter see (docs/mqtt.md#scene-health)? A raised state makes the health degraded. */
+  scene: Type.Object({
+    states: Type.Array(Type.String({ description: "dark, overexposed, obscured, frozen, moved" })),
+    since: Nullable(Type.String()),
+    learning: Type.Boolean(),
+  }),
 });
 export type HealthAnswer = Static<typeof HealthAnswer>;
 

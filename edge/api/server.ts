@@ -287,9 +287,15 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
       const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";
       const ready = model !== null && camera?.state === "up";
       const setupState = source.setup.status();
+      // a counter that cannot see (dark, covered, frozen, turned away) is up but degraded
+      const scene = source.status().scene ?? { states: [], since: null, learning: false };
       const body: HealthAnswer = {
         status:
-          ready && database === "ok" && broker !== "disconnected" ? "ok" : ready ? "degraded" : "not-ready",
+          ready && database === "ok" && broker !== "disconnected" && scene.states.length === 0
+            ? "ok"
+            : ready
+              ? "degraded"
+              : "not-ready",
         live: true,
         ready,
         model,
@@ -305,6 +311,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
         database: { state: database, error: databaseError },
         outboxDepth: source.outboxDepth(),
         setup: { active: setupState.active, since: setupState.since, until: setupState.until },
+        scene,
       };
       return reply.code(ready ? 200 : 503).send(body);
     },
