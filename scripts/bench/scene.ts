@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { resolve } from "node:path";
 import { SceneCheck } from "../../edge/scene/scene-check.ts";
-
-const DATA_DIR = resolve(process.env.DATA_DIR ?? "../shared/data");
+import { DATA_DIR } from "./inputs.ts";
+import type { BenchOptions } from "./options.ts";
+import { percentile } from "./stats.ts";
 
 /** Frames of a clip as the ffmpeg capture delivers them: raw RGB scaled into a 640 x 640 model input. */
 function rawFrames(clip: string, width: number, height: number, frames: number): Buffer[] {
@@ -20,19 +20,12 @@ function rawFrames(clip: string, width: number, height: number, frames: number):
   return out;
 }
 
-function percentileOf(sorted: readonly number[], p: number): number {
-  const at = (p / 100) * (sorted.length - 1);
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
-}
-
 /**
  * The scene check's cost per frame on the Node thread: every frame of a clip (decoded beforehand,
  * at the size the capture stage delivers) through `SceneCheck.observe`, a few passes, the first
  * pass left out as warm-up.
  */
-export async function benchScene(options: { readonly iterations: number }): Promise<void> {
+export async function benchScene(options: Pick<BenchOptions, "iterations">): Promise<void> {
   console.log("\n## scene check: SceneCheck.observe per frame, raw RGB as captured for a 640 model input");
   console.log("| clip | frame | frames x passes | median µs | p90 µs | p99 µs |");
   console.log("|---|---|---|---|---|---|");
@@ -54,10 +47,9 @@ export async function benchScene(options: { readonly iterations: number }): Prom
         tsMs += 100;
       }
     }
-    micros.sort((a, b) => a - b);
-    const f = (v: number) => v.toFixed(0);
+    const wholeMicros = (p: number) => percentile(micros, p).toFixed(0);
     console.log(
-      `| ${name} | ${width}x${height} | ${frames.length} x ${passes - 1} | ${f(percentileOf(micros, 50))} | ${f(percentileOf(micros, 90))} | ${f(percentileOf(micros, 99))} |`,
+      `| ${name} | ${width}x${height} | ${frames.length} x ${passes - 1} | ${wholeMicros(50)} | ${wholeMicros(90)} | ${wholeMicros(99)} |`,
     );
   }
 }
