@@ -102,7 +102,7 @@ const CLEAN_CLIPS = [
 ];
 
 describeWithAssets("scene check on the shared clips", CLEAN_CLIPS.map(dataPath), () => {
-  it.each(CLEAN_CLIPS)(
+  it.concurrent.each(CLEAN_CLIPS)(
     "raises nothing on %s",
     async (clip) => {
       const r = await replay(dataPath(clip));
@@ -166,7 +166,7 @@ describeWithAssets("scene check on faults injected into PETS", [PETS], () => {
     return out;
   }
 
-  it.each(FAULTS)(
+  it.concurrent.each(FAULTS)(
     "$name: $state raised within 10 s of the fault and cleared within 10 s after it, nothing else",
     async ({ name, filter, state }) => {
       const r = await replay(await faulty(name, filter));
@@ -196,7 +196,7 @@ describeWithAssets("scene check on faults injected into PETS", [PETS], () => {
     60_000,
   );
 
-  it("dusk: dark raised once the light has fallen to a quarter, not while half is left", async () => {
+  it.concurrent("dusk: dark raised once the light has fallen to a quarter, not while half is left", async () => {
     // a linear fade to black from 15 s over 20 s: half the light at 25 s, a quarter at 30 s
     const r = await replay(await faulty("dusk", "fade=out:st=15:d=20"));
     expect(r.learnt).toBe(true);
