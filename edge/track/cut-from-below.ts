@@ -21,6 +21,13 @@ const STAND_MS = 500;
  * one): the recent whole boxes say nothing of the extent under it. Walking moves it a few per cent.
  */
 const TOP_JUMP = 0.25;
+/**
+ * A box hidden from below keeps about its width (shoulders are a person's widest part): one
+ * narrower or wider than this share of the recent whole boxes' is another extent (a box of two
+ * people that came apart, someone else's box), which they say nothing of. Turning changes a
+ * walker's width by up to about half.
+ */
+const SAME_WIDTH = 0.6;
 
 interface PersonShape {
   /** Heights and widths of the last whole boxes (a ring). */
@@ -133,7 +140,9 @@ export class CutFromBelow {
   private belowHidden(s: PersonShape, box: Box, topJumped: boolean): Box {
     s.cut = false;
     s.standSinceMs = Number.NaN;
-    if (topJumped) {
+    const width = this.median(s.widths, s.count);
+    const widthKept = (box.x2 - box.x1) / width;
+    if (topJumped || widthKept < SAME_WIDTH || widthKept > 1 / SAME_WIDTH) {
       // not the extent the recent whole boxes measured: they are no reference for this one
       s.count = 0;
       s.next = 0;
