@@ -22,6 +22,8 @@ function decode(payload, metadata) {
       processedFps: m.processedFps,
       outboxDepth: m.outboxDepth,
       storageError: m.storageError,
+      // the scene states raised now, comma-separated ("" when it sees; null when not reported)
+      scene: m.scene ? m.scene.states.join(",") : null,
       ts: m.ts,
     };
   }
@@ -37,9 +39,13 @@ function decode(payload, metadata) {
     partial: m.partial,
     coverageSec: m.quality ? m.quality.coverageSec : null,
     cameraDownSec: m.quality ? m.quality.cameraDownSec : null,
+    coverage: m.quality && m.quality.coverage !== undefined ? m.quality.coverage : null,
+    blindSec: m.quality && m.quality.blindSec !== undefined ? m.quality.blindSec : null,
     latitude: m.location ? m.location.latitude : null,
     longitude: m.location ? m.location.longitude : null,
   };
+  const scene = m.quality?.scene || {};
+  for (const k of Object.keys(scene)) out["scene:" + k] = scene[k];
   for (const l of m.lines || []) out[l.line + ":" + l.from + ">" + l.to + ":" + l.mode] = l.count;
   for (const z of m.zones || []) {
     const k = z.zone + ":" + z.mode + ":";

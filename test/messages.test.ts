@@ -22,6 +22,9 @@ const interval: IntervalCounts = {
   partial: false,
   quality: {
     coverageSec: 897.5,
+    coverage: 0.997,
+    blindSec: 2,
+    scene: { darkSec: 2, overexposedSec: 0, obscuredSec: 0, frozenSec: 0, movedSec: 0 },
     framesProcessed: 8975,
     meanFps: 10,
     framesDropped: 3,
@@ -105,12 +108,24 @@ describe("MQTT payloads", () => {
       "gate:south>north:car": 7,
       "square:pedestrian:staying": 1,
       coverageSec: 897.5,
+      coverage: 0.997,
+      blindSec: 2,
+      "scene:darkSec": 2,
+      "scene:movedSec": 0,
       deviceName: "Square",
     });
     const status = runInNewContext(`${decoderSource}\ndecode(payload, {})`, {
       payload: lastWillStatus("square-1", "1"),
     });
     expect(status).toMatchObject({ type: "status", online: false });
+    const blind = runInNewContext(`${decoderSource}\ndecode(payload, {})`, {
+      payload: {
+        ...lastWillStatus("square-1", "1"),
+        online: true,
+        scene: { states: ["dark", "frozen"], since: "2026-11-23T10:01:00.000Z", learning: false },
+      },
+    });
+    expect(blind).toMatchObject({ type: "status", online: true, scene: "dark,frozen" });
   });
 
   it("ngsi-ld format wraps the entities with id and seq", () => {

@@ -72,6 +72,9 @@ function interval(partial: boolean, lines: { name: string; from: string; to: str
     partial,
     quality: {
       coverageSec: partial ? 412.5 : 899,
+      coverage: partial ? 0.458 : 0.999,
+      blindSec: 0,
+      scene: { darkSec: 0, overexposedSec: 0, obscuredSec: 0, frozenSec: 0, movedSec: 0 },
       framesProcessed: 8990,
       meanFps: 10,
       framesDropped: 0,
@@ -260,7 +263,7 @@ describe("NGSI-LD entities against the official Smart Data Models", () => {
     const shown = ngsiLdEntities(
       {
         ...iv,
-        quality: { ...iv.quality, coverageSec: 897.5 },
+        quality: { ...iv.quality, coverageSec: 897.5, coverage: 0.997 },
         lines: [
           { line: "gate", from: "north", to: "south", mode: "pedestrian", count: 12 },
           { line: "gate", from: "south", to: "north", mode: "cyclist", count: 5 },

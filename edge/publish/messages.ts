@@ -240,6 +240,7 @@ export function ngsiLdEntities(
   const prop = (value: unknown) => ({ type: "Property", value });
   const slug = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_");
   const byName = new Map(lines.map((l) => [l.name, l]));
+  const q = counts.quality;
   const entities: Record<string, unknown>[] = [];
   for (const l of counts.lines) {
     const vehicle = Object.hasOwn(SDM_VEHICLE_TYPE, l.mode);
@@ -259,6 +260,11 @@ export function ngsiLdEntities(
       seq: prop(seq),
       partial: prop(counts.partial),
       coverageSec: prop(counts.quality.coverageSec),
+      // whether the counter could see (docs/mqtt.md#scene-health): a zero count with coverage 0 is
+      // "not observed", not "nobody"
+      ...(q.coverage === undefined ? {} : { coverage: prop(q.coverage) }),
+      ...(q.blindSec === undefined ? {} : { blindSec: prop(q.blindSec) }),
+      ...(q.scene === undefined ? {} : { sceneSec: prop({ ...q.scene }) }),
     };
     const vehicleType = SDM_VEHICLE_TYPE[l.mode];
     entities.push(
