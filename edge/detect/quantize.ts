@@ -18,6 +18,7 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 const INT8 = onnx.TensorProto.DataType.INT8;
 const INT32 = onnx.TensorProto.DataType.INT32;
+const INT64 = onnx.TensorProto.DataType.INT64;
 
 /**
  * Which operators besides Conv run in int8. `conv`: only the convolutions; their SiLU (Sigmoid, Mul)
@@ -66,12 +67,15 @@ export interface QuantizeInput {
   readonly threads?: number;
 }
 
+/** Why a convolution stays float: the recipe's stem or head, or weights not stored in the file. */
+export type FloatReason = "stem" | "head" | "computed weights";
+
 export interface QuantizeResult {
   readonly bytes: Uint8Array;
   readonly sha256: string;
   readonly calibrationFrames: number;
   readonly quantizedConvs: readonly string[];
-  readonly floatConvs: readonly { readonly name: string; readonly why: "stem" | "head" }[];
+  readonly floatConvs: readonly { readonly name: string; readonly why: FloatReason }[];
   readonly quantizedOtherOps: number;
   readonly recipe: QuantizeRecipe;
 }
@@ -81,9 +85,11 @@ export class QuantizeError extends Error {
 }
 
 const OTHER_QUANTIZABLE = new Set(["Sigmoid", "Mul", "Add", "Concat", "MaxPool", "Resize"]);
-/** Operators whose meaning changed between opset 11 and 13; the opset is raised to 13 for per-channel scales. */
+/**
+ * Operators whose meaning changed between opset 11 and 13, which the opset is raised to for
+ * per-channel scales (Split's `split` attribute is moved to its input, as opset 13 has it).
+ */
 const CHANGED_BY_OPSET_13 = new Set([
-  "Split",
   "Squeeze",
   "Unsqueeze",
   "ReduceSum",
@@ -130,15 +136,21 @@ export async function quantizeModel(q: QuantizeInput): Promise<QuantizeResult> {
       consumers.set(i, list);
     }
   }
+  // initializers and the outputs of Constant nodes: never calibrated, never given a QDQ pair
+  const constants = new Set<string>([
+    ...initializers.keys(),
+    ...graphNodes.filter((n) => n.opType === "Constant").flatMap((n) => n.output),
+  ]);
   const { quantized, floatConvs } = chooseNodes(
     graphNodes,
     recipe,
     initializers,
+    constants,
     producer,
     consumers,
     new Set(graph.output.map((o) => o.name ?? "")),
   );
-  const tensors = tensorsToQuantize(graphNodes, quantized, initializers);
+  const tensors = tensorsToQuantize(graphNodes, quantized, constants);
   const ranges = await calibrate(q, model, tensors, recipe);
 
   const quant = new Map<string, { scale: number; zeroPoint: number }>();
@@ -220,6 +232,8 @@ export async function quantizeModel(q: QuantizeInput): Promise<QuantizeResult> {
     for (const o of n.output) if (quant.has(o)) nodes.push(...qdq(o));
   }
   // A quantized tensor that is also a graph output keeps its float producer's value under its own name.
+  if (Number(opset.version) < 13)
+    for (const n of nodes) if (n.opType === "Split") splitToInput(n, newInitializers);
   graph.node = nodes;
   graph.initializer = newInitializers.filter((t) => !removeInitializers.has(t.name));
   opset.version = Math.max(13, Number(opset.version));
@@ -246,11 +260,12 @@ function chooseNodes(
   all: readonly NodeProto[],
   recipe: QuantizeRecipe,
   initializers: ReadonlyMap<string, TensorProto>,
+  constants: ReadonlySet<string>,
   producer: ReadonlyMap<string, NodeProto>,
   consumers: ReadonlyMap<string, NodeProto[]>,
   graphOutputs: ReadonlySet<string>,
-): { quantized: Set<NodeProto>; floatConvs: { name: string; why: "stem" | "head" }[] } {
-  const floatConvs: { name: string; why: "stem" | "head" }[] = [];
+): { quantized: Set<NodeProto>; floatConvs: { name: string; why: FloatReason }[] } {
+  const floatConvs: { name: string; why: FloatReason }[] = [];
   const quantized = new Set<NodeProto>();
   const convs = all.filter((n) => n.opType === "Conv");
   // Fewest convolutions between each node's output and a graph output, in reverse graph order.
@@ -280,14 +295,15 @@ function chooseNodes(
     const name = c.name ?? `Conv#${k}`;
     if (k < recipe.stemConvs) floatConvs.push({ name, why: "stem" });
     else if ((convsAfter.get(c) ?? 0) < recipe.headDepth) floatConvs.push({ name, why: "head" });
-    else if (!initializers.has(c.input[1] ?? "")) floatConvs.push({ name, why: "head" });
+    else if (!initializers.has(c.input[1] ?? "") || (c.input[2] && !initializers.has(c.input[2])))
+      floatConvs.push({ name, why: "computed weights" });
     else quantized.add(c);
   });
   if (recipe.ops === "all") {
     // In graph order: an operator joins int8 when an activation it reads comes from an int8 operator.
     for (const n of all) {
       if (!OTHER_QUANTIZABLE.has(n.opType) || n.domain) continue;
-      const acts = activationInputs(n, initializers);
+      const acts = activationInputs(n, constants);
       if (acts.length === 0) continue;
       if (acts.some((a) => quantized.has(producer.get(a) as NodeProto)) && reachesConv(n)) quantized.add(n);
     }
@@ -296,21 +312,21 @@ function chooseNodes(
 }
 
 /** The float activations an operator reads (not constants, not Resize's roi/scales/sizes). */
-function activationInputs(n: NodeProto, initializers: ReadonlyMap<string, TensorProto>): string[] {
+function activationInputs(n: NodeProto, constants: ReadonlySet<string>): string[] {
   const ins = n.opType === "Resize" ? n.input.slice(0, 1) : n.input;
-  return ins.filter((i) => i && !initializers.has(i));
+  return ins.filter((i) => i && !constants.has(i));
 }
 
 function tensorsToQuantize(
   all: readonly NodeProto[],
   quantized: ReadonlySet<NodeProto>,
-  initializers: ReadonlyMap<string, TensorProto>,
+  constants: ReadonlySet<string>,
 ): string[] {
   const names = new Set<string>();
   for (const n of all) {
     if (!quantized.has(n)) continue;
     if (n.opType === "Conv") names.add(n.input[0]!);
-    else for (const i of activationInputs(n, initializers)) names.add(i);
+    else for (const i of activationInputs(n, constants)) names.add(i);
     for (const o of n.output) names.add(o);
   }
   return [...names].sort();
@@ -521,6 +537,19 @@ function quantizeBias(
     scales: tensor(`${name}_scale`, FLOAT, [data.length], new Uint8Array(scales.buffer)),
     zeroPoints: tensor(`${name}_zero_point`, INT32, [data.length], new Uint8Array(data.length * 4)),
   };
+}
+
+/** Opset 13 takes Split's sizes as its second input instead of the `split` attribute. */
+function splitToInput(n: NodeProto, initializers: TensorProto[]): void {
+  const attr = n.attribute.find((a) => a.name === "split");
+  if (!attr) return;
+  const sizes = (attr.ints ?? []).map(Number);
+  const name = `${n.name || n.output[0]}_split`;
+  initializers.push(
+    tensor(name, INT64, [sizes.length], new Uint8Array(BigInt64Array.from(sizes.map(BigInt)).buffer)),
+  );
+  n.input = [n.input[0]!, name];
+  n.attribute = n.attribute.filter((a) => a !== attr);
 }
 
 function tensor(name: string, dataType: number, dims: number[], rawData: Uint8Array): TensorProto {
