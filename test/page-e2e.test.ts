@@ -177,7 +177,7 @@ describeWithAssets(
         )
         .toBeGreaterThan(0);
       await shot("4-crossings-live");
-      // ... and in the counts messages over MQTT, after an interval flagged as split by the change
+      // ... and in the counts messages over MQTT from the next interval on, which is flagged
       const counts = () =>
         sub.messages
           .filter((m) => m.topic === "city/page-1/counts")

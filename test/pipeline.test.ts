@@ -90,56 +90,59 @@ describe("Pipeline: detections in, crossings and intervals out", () => {
     expect(times).toEqual([1100]);
   });
 
-  it("replacing the lines while running keeps the track and the interval's clock: old and new lines in one flagged interval", () => {
+  it("replacing the lines while running keeps the track; the new line counts into intervals from the next one, flagged", () => {
     const p = new Pipeline(options, geometry(verticalLine("old", 0.5)));
-    const crossings: string[] = [];
-    let closedAtChange: IntervalCounts[] = [];
+    p.begin(0);
+    const periodMs = options.aggregation.periodSec * 1000;
+    const counted: string[] = [];
+    const shown: string[] = [];
+    const closed: IntervalCounts[] = [];
+    // walking east 20 px per 100 ms frame from x = 300: x = 500 at frame 10, x = 800 at frame 25
     for (let i = 0; i <= 30; i++) {
-      if (i === 15) closedAtChange = p.replaceGeometry(geometry(verticalLine("new", 0.8)), i * 100);
+      if (i === 15) closed.push(...p.replaceGeometry(geometry(verticalLine("new", 0.8)), i * 100));
       const r = p.step({ tsMs: i * 100, width: 1000, height: 1000 }, walker(i));
-      for (const c of r.crossings) crossings.push(`${c.line}@${c.tsMs}`);
+      for (const c of r.crossings) counted.push(`${c.line}@${c.tsMs}`);
+      for (const c of r.savedLineCrossings) shown.push(`${c.line}@${c.tsMs}`);
+      closed.push(...r.intervals);
     }
-    // the walker reaches x = 800 at frame 25: the same track, confirmed long ago, counts at once
-    expect(crossings).toEqual(["old@1100", "new@2600"]);
-    // nothing closes at the change: an interval ends on the clock only
-    expect(closedAtChange).toEqual([]);
-    const after = p.close(3100);
-    expect(after).toHaveLength(1);
-    const iv = after[0] as IntervalCounts;
-    expect(iv.startMs).toBe(0);
-    expect(iv.quality.geometryChanged).toBe(true);
-    expect(lineRows(iv)).toEqual({ "old:west>east:pedestrian": 1, "new:west>east:pedestrian": 1 });
-    // the old line is reported (with zeros in its other rows) as well as the new one
-    expect(new Set(iv.lines.map((l) => l.line))).toEqual(new Set(["old", "new"]));
-    // the zone did not change: the visitor inside it at the change is not a second entry
-    expect(iv.zones.find((z) => z.mode === "pedestrian")?.entries).toBe(1);
-    expect(iv.quality.framesProcessed).toBe(31);
-    // the interval after reports the new line only
-    const next = new Pipeline(options, geometry(verticalLine("old", 0.5)));
-    next.begin(0);
-    next.replaceGeometry(geometry(verticalLine("new", 0.8)), 100);
-    const [first, second] = next.close(options.aggregation.periodSec * 1000 + 100);
-    expect(new Set(first?.lines.map((l) => l.line))).toEqual(new Set(["old", "new"]));
-    expect(new Set(second?.lines.map((l) => l.line))).toEqual(new Set(["new"]));
-    expect(second?.quality.geometryChanged).toBe(false);
+    // the page sees the saved line count at once (the same track, confirmed long ago)...
+    expect(shown).toEqual(["old@1100", "new@2600"]);
+    expect(p.currentGeometry.lines.map((l) => l.name)).toEqual(["new"]);
+    // ...the interval in progress keeps the line it began with, to its end
+    expect(counted).toEqual(["old@1100"]);
+    expect(closed).toEqual([]);
+    closed.push(...p.flush(periodMs));
+    expect(closed).toHaveLength(1);
+    const first = closed[0] as IntervalCounts;
+    expect(first.quality.geometryChanged).toBe(false);
+    expect(first.partial).toBe(false);
+    expect(new Set(first.lines.map((l) => l.line))).toEqual(new Set(["old"]));
+    expect(lineRows(first)).toEqual({ "old:west>east:pedestrian": 1 });
+    // the zone did not change: the visitor inside it is one entry
+    expect(first.zones.find((z) => z.mode === "pedestrian")?.entries).toBe(1);
+    // from the boundary on the new line is counted, and that interval says the lines changed
+    const next = p.close(periodMs + 500)[0] as IntervalCounts;
+    expect(next.startMs).toBe(periodMs);
+    expect(next.quality.geometryChanged).toBe(true);
+    expect(new Set(next.lines.map((l) => l.line))).toEqual(new Set(["new"]));
   });
 
-  it("twenty saves in ten seconds publish no interval shorter than the period (privacy's minimum)", () => {
+  it("saves come and go inside an interval: every published line counted its whole interval, one geometry per message", () => {
     const p = new Pipeline(options, geometry(verticalLine("a", 0.5)));
     p.begin(0);
     const closed: IntervalCounts[] = [];
     const periodMs = options.aggregation.periodSec * 1000;
+    // twenty saves in ten seconds, each with lines of other names
     for (let i = 0; i < 20; i++) {
-      closed.push(
-        ...p.replaceGeometry(geometry(verticalLine(i % 2 ? "a" : "b", 0.3 + i / 100)), 500 * i + 1),
-      );
-      const r = p.step({ tsMs: 500 * i + 2, width: 1000, height: 1000 }, walker(i));
-      closed.push(...r.intervals);
+      closed.push(...p.replaceGeometry(geometry(verticalLine(`s${i}`, 0.3 + i / 100)), 500 * i + 1));
+      closed.push(...p.step({ tsMs: 500 * i + 2, width: 1000, height: 1000 }, walker(i)).intervals);
     }
     closed.push(...p.close(periodMs * 2));
     // one message per period, each covering its whole period (not twenty slivers of one)
     expect(closed.map((iv) => iv.startMs)).toEqual([0, periodMs]);
     expect(closed.map((iv) => iv.partial)).toEqual([false, false]);
+    // the first reports the line it began with, the second only the last save's: no pile-up
+    expect(closed.map((iv) => [...new Set(iv.lines.map((l) => l.line))])).toEqual([["a"], ["s19"]]);
   });
 
   it("intervals close on the wall clock through flush, and on frames through step", () => {

@@ -46,9 +46,6 @@ interface Interval {
   /** Observed time in crowded frames, and crossings counted on an estimated ground point. */
   crowdedMs: number;
   estimatedCrossings: number;
-  /** Every line and zone counted during the interval (old and new ones when they were replaced). */
-  countedLines: AggregatorOptions["lines"];
-  countedZones: AggregatorOptions["zones"];
   readonly lineCounts: Map<string, number>;
   readonly zones: Map<string, ZoneAccumulator>;
 }
@@ -106,11 +103,14 @@ export class IntervalAggregator {
       geometryChanged: false,
       crowdedMs: 0,
       estimatedCrossings: 0,
-      countedLines: this.lines,
-      countedZones: this.zones,
       lineCounts: new Map(),
       zones: new Map(),
     };
+  }
+
+  /** When the interval in progress ends. */
+  get currentEndMs(): number {
+    return this.current.endMs;
   }
 
   /** Closes every interval that ended at or before `nowMs` and returns them, oldest first. */
@@ -252,21 +252,14 @@ export class IntervalAggregator {
   }
 
   /**
-   * Lines or zones replaced while counting. The interval in progress is not split: it ends on the
-   * regular clock like every other one, reports the old lines and zones (what they counted until
-   * now) and the new ones, and is flagged. Intervals shorter than the period would come close to
-   * per-passage data, and set-up saves can come seconds apart.
+   * Lines or zones replaced while counting, at the start of the interval in progress (the pipeline
+   * applies a saved geometry at an interval boundary): it and every interval after report these,
+   * and it is flagged `geometryChanged`.
    */
   replaceGeometry(lines: AggregatorOptions["lines"], zones: AggregatorOptions["zones"]): void {
-    const iv = this.current;
-    const lineId = (l: AggregatorOptions["lines"][number]) => lineKey(l.name, l.from, l.to, "");
-    const knownLines = new Set(iv.countedLines.map(lineId));
-    const knownZones = new Set(iv.countedZones.map((z) => z.name));
-    iv.countedLines = [...iv.countedLines, ...lines.filter((l) => !knownLines.has(lineId(l)))];
-    iv.countedZones = [...iv.countedZones, ...zones.filter((z) => !knownZones.has(z.name))];
-    iv.geometryChanged = true;
     this.lines = lines;
     this.zones = zones;
+    this.current.geometryChanged = true;
   }
 
   /** Shutdown: closes the intervals due and the current one as partial at `nowMs`. */
@@ -296,7 +289,7 @@ export class IntervalAggregator {
       ...new Set([...this.options.modes, ...[...iv.lineCounts.keys()].map((k) => k.split("\u0000")[3]!)]),
     ];
     const lines: LineCount[] = [];
-    for (const l of iv.countedLines) {
+    for (const l of this.lines) {
       for (const [from, to] of [
         [l.from, l.to],
         [l.to, l.from],
@@ -315,7 +308,7 @@ export class IntervalAggregator {
     const zones: ZoneCount[] = [];
     const minDwell = this.options.minDwellVisitors ?? DEFAULT_MIN_DWELL_VISITORS;
     const round = (v: number) => Math.round(v * 1000) / 1000;
-    for (const z of iv.countedZones) {
+    for (const z of this.zones) {
       for (const mode of modes) {
         const a = iv.zones.get(zoneKey(z.name, mode));
         zones.push({

@@ -464,7 +464,7 @@ export class CounterRuntime {
     this.output.handle(result.intervals);
     this.occupancy = result.occupancy;
     if (this.setup.active) {
-      this.setup.frameCounted(result.users, result.crossings, frame);
+      this.setup.frameCounted(result.users, result.savedLineCrossings, frame);
       if (taken.sample) {
         // everyone seen in the frame, detected or predicted, is masked out of the preview's vote
         const boxes: Box[] = detections.map((d) => d.box);

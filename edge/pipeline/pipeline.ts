@@ -54,7 +54,13 @@ export interface PipelineOptions {
 export interface FrameResult {
   /** Road users after this frame (live positions; never leave the process). */
   readonly users: readonly RoadUser[];
+  /** Crossings of the lines counted into intervals. */
   readonly crossings: readonly Crossing[];
+  /**
+   * Crossings of the lines as last saved, for the set-up page: the same as `crossings` unless a
+   * saved geometry waits for the next interval (`replaceGeometry`).
+   */
+  readonly savedLineCrossings: readonly Crossing[];
   readonly zoneEvents: readonly ZoneEvent[];
   /** Road users inside each zone after this frame, per mode. */
   readonly occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>;
@@ -152,8 +158,8 @@ export function pipelineOptionsFrom(config: Config): PipelineOptions {
  * out. tracker -> mode of travel -> line and zone counters -> interval aggregator. No I/O, no
  * timers, no clock: time comes with the frames (and with `flush` for the live wall clock).
  * Lines and zones are turned into pixels once per frame size, and can be replaced while running:
- * the tracker keeps its tracks, lines and zones left as they were keep their counting state, and
- * the interval is split at the change with both parts flagged.
+ * the tracker keeps its tracks, and the new lines and zones are counted into intervals from the next
+ * interval on (`replaceGeometry`).
  */
 export class Pipeline {
   private readonly tracker: ByteTracker;
@@ -162,6 +168,11 @@ export class Pipeline {
   private anchor: Anchor;
   private lineCounters: LineCounter[] = [];
   private zoneCounters: ZoneCounter[] = [];
+  /** A geometry saved while an interval was in progress: counted live, into intervals from the next one. */
+  private waiting:
+    | { geometry: Geometry; anchor: Anchor; lineCounters: LineCounter[]; zoneCounters: ZoneCounter[] }
+    | undefined;
+  private readonly waitingCrossings: Crossing[] = [];
   private sizedFor = { width: 0, height: 0 };
   private aggregator: IntervalAggregator | undefined;
   private readonly removedIds: number[] = [];
@@ -172,6 +183,7 @@ export class Pipeline {
   private readonly result: {
     users: readonly RoadUser[];
     crossings: readonly Crossing[];
+    savedLineCrossings: readonly Crossing[];
     zoneEvents: readonly ZoneEvent[];
     occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>>;
     intervals: readonly IntervalCounts[];
@@ -192,6 +204,7 @@ export class Pipeline {
     this.result = {
       users: [],
       crossings: this.crossings,
+      savedLineCrossings: this.crossings,
       zoneEvents: this.zoneEvents,
       occupancy: this.occupancy,
       intervals: this.closed,
@@ -217,6 +230,8 @@ export class Pipeline {
   /** One frame's detections; `scene`: the states the scene check raised with it (0: it sees). */
   step(frame: FrameInfo, detections: readonly Detection[], scene: SceneFlags = 0): FrameResult {
     const agg = this.aggregatorAt(frame.tsMs);
+    // the intervals this frame ends close first: a waiting geometry counts from the next one on
+    const closedBefore = this.closeDue(frame.tsMs);
     if (frame.width !== this.sizedFor.width || frame.height !== this.sizedFor.height) {
       this.sizedFor = { width: frame.width, height: frame.height };
       this.buildCounters();
@@ -228,13 +243,22 @@ export class Pipeline {
     this.crossings.length = 0;
     for (const l of this.lineCounters)
       for (const x of l.update(users, frame.tsMs, this.removedIds)) this.crossings.push(x);
+    this.waitingCrossings.length = 0;
+    if (this.waiting) {
+      for (const l of this.waiting.lineCounters)
+        for (const x of l.update(users, frame.tsMs, this.removedIds)) this.waitingCrossings.push(x);
+      for (const z of this.waiting.zoneCounters) z.update(users, frame.tsMs, this.removedIds);
+    }
+    this.result.savedLineCrossings = this.waiting ? this.waitingCrossings : this.crossings;
     this.zoneEvents.length = 0;
     this.occupancy.clear();
     for (const z of this.zoneCounters) {
       for (const e of z.update(users, frame.tsMs, this.removedIds)) this.zoneEvents.push(e);
       this.occupancy.set(z.zone.name, z.occupancy());
     }
-    this.setClosed(agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy, scene));
+    this.setClosed(closedBefore);
+    for (const iv of agg.addFrame(frame.tsMs, this.crossings, this.zoneEvents, this.occupancy, scene))
+      this.closed.push(iv);
     const people = this.modes.peopleSeen;
     const hidden = this.modes.feetHidden;
     if (people >= CROWD_MIN_PEOPLE && hidden >= CROWDED_SHARE * people && this.lastTsMs !== undefined) {
@@ -250,15 +274,67 @@ export class Pipeline {
   }
 
   /**
-   * Replaces lines and zones from `tsMs` on. The interval in progress still ends on the regular
-   * clock (no save, however frequent, makes an interval shorter than the period: privacy); it
-   * reports the old lines and zones with what they counted until `tsMs` and the new ones with what
-   * they count after, and carries `quality.geometryChanged`. Tracks are kept; counting state starts
-   * afresh on new or moved lines and zones, and carries on for the unchanged ones.
+   * Replaces lines and zones while running (set-up). Before the first interval they apply at once.
+   * Otherwise they are counted from `tsMs` on for the page (`savedLineCrossings`) but into intervals
+   * only from the next interval on, which carries `quality.geometryChanged`; the interval in
+   * progress ends as it began, with the lines and zones it started with. So every published count
+   * covers its line's whole interval: no save, however frequent, publishes a line counted for part
+   * of one (privacy's minimum period), and a message holds one geometry's lines, never several
+   * saves' worth. A second save before the boundary replaces the first. Tracks are kept; lines and
+   * zones left as they were keep their counting state.
    */
   replaceGeometry(geometry: Geometry, tsMs: number): IntervalCounts[] {
+    const anchor = geometry.anchor ?? this.waiting?.anchor ?? this.anchor;
+    if (!this.aggregator) {
+      this.adopt(geometry, anchor);
+      return [];
+    }
+    const closed = this.closeDue(tsMs);
+    const carried = this.waiting ?? this.counted();
+    const lines = carried.anchor === anchor ? carried.lineCounters : [];
+    const zones = carried.anchor === anchor ? carried.zoneCounters : [];
+    this.waiting = { geometry, anchor, lineCounters: lines, zoneCounters: zones };
+    if (this.sizedFor.width > 0) this.buildCounters();
+    return closed;
+  }
+
+  /** The lines and zones as last saved (counted into intervals now, or from the next one), and their anchor. */
+  get currentGeometry(): Geometry & { readonly anchor: Anchor } {
+    const g = this.waiting ?? this.counted();
+    return { lines: g.geometry.lines, zones: g.geometry.zones, anchor: g.anchor };
+  }
+
+  /** The geometry counted into intervals now, with its counters. */
+  private counted(): NonNullable<Pipeline["waiting"]> {
+    return {
+      geometry: this.geometry,
+      anchor: this.anchor,
+      lineCounters: this.lineCounters,
+      zoneCounters: this.zoneCounters,
+    };
+  }
+
+  /** Closes the intervals due at `tsMs`; from the first boundary on, a waiting geometry is the one counted. */
+  private closeDue(tsMs: number): IntervalCounts[] {
+    const agg = this.aggregator;
+    if (!agg) return [];
+    const next = this.waiting;
+    if (!next) return agg.flush(tsMs);
+    const closed = agg.flush(Math.min(tsMs, agg.currentEndMs));
+    if (closed.length === 0) return closed;
+    this.waiting = undefined;
+    this.geometry = next.geometry;
+    this.anchor = next.anchor;
+    this.lineCounters = next.lineCounters;
+    this.zoneCounters = next.zoneCounters;
+    agg.replaceGeometry(next.geometry.lines, next.geometry.zones);
+    for (const iv of agg.flush(tsMs)) closed.push(iv);
+    return closed;
+  }
+
+  /** Lines and zones counted at once (before the first interval), counters kept where unchanged. */
+  private adopt(geometry: Geometry, anchor: Anchor): void {
     this.geometry = geometry;
-    const anchor = geometry.anchor ?? this.anchor;
     if (anchor !== this.anchor) {
       // another point of the box counts now: no counter's state carries over
       this.anchor = anchor;
@@ -266,20 +342,11 @@ export class Pipeline {
       this.zoneCounters = [];
     }
     if (this.sizedFor.width > 0) this.buildCounters();
-    if (!this.aggregator) return [];
-    const closed = this.aggregator.flush(tsMs);
-    this.aggregator.replaceGeometry(geometry.lines, geometry.zones);
-    return closed;
-  }
-
-  /** The lines and zones counted now, and the anchor they are counted with. */
-  get currentGeometry(): Geometry & { readonly anchor: Anchor } {
-    return { lines: this.geometry.lines, zones: this.geometry.zones, anchor: this.anchor };
   }
 
   /** Live wall clock: closes the intervals due at `nowMs` even when no frame arrives. */
   flush(nowMs: number): IntervalCounts[] {
-    return this.aggregator?.flush(nowMs) ?? [];
+    return this.closeDue(nowMs);
   }
 
   /** The interval in progress, as observed so far (for power-loss checkpoints). */
@@ -289,11 +356,15 @@ export class Pipeline {
 
   /** Observation ends at `endMs`: the intervals due and the open one (partial). */
   close(endMs: number): IntervalCounts[] {
-    return this.aggregator?.close(endMs) ?? [];
+    const closed = this.closeDue(endMs);
+    for (const iv of this.aggregator?.close(endMs) ?? []) closed.push(iv);
+    return closed;
   }
 
   cameraChanged(up: boolean, tsMs: number): IntervalCounts[] {
-    return this.aggregator?.cameraChanged(up, tsMs) ?? [];
+    const closed = this.closeDue(tsMs);
+    for (const iv of this.aggregator?.cameraChanged(up, tsMs) ?? []) closed.push(iv);
+    return closed;
   }
 
   addDroppedFrames(n: number, tsMs: number): void {
@@ -321,25 +392,49 @@ export class Pipeline {
     );
   }
 
-  /** Counters for the current geometry; one whose line or zone is unchanged keeps its state. */
+  /** Counters for the geometry counted and the one waiting, in pixels of the current frame size. */
   private buildCounters(): void {
+    const built = this.countersFor(this.geometry, this.anchor, this.lineCounters, this.zoneCounters);
+    this.lineCounters = built.lines;
+    this.zoneCounters = built.zones;
+    const w = this.waiting;
+    if (w) {
+      // a line or zone the waiting geometry keeps as it is counts on with the same counter
+      const next = this.countersFor(
+        w.geometry,
+        w.anchor,
+        [...w.lineCounters, ...(w.anchor === this.anchor ? this.lineCounters : [])],
+        [...w.zoneCounters, ...(w.anchor === this.anchor ? this.zoneCounters : [])],
+      );
+      w.lineCounters = next.lines;
+      w.zoneCounters = next.zones;
+    }
+  }
+
+  /** Counters for `geometry`; one whose line or zone is among `lines`/`zones` unchanged is kept. */
+  private countersFor(
+    geometry: Geometry,
+    anchor: Anchor,
+    lines: readonly LineCounter[],
+    zones: readonly ZoneCounter[],
+  ): { lines: LineCounter[]; zones: ZoneCounter[] } {
     const { width, height } = this.sizedFor;
-    const lines = new Map(this.lineCounters.map((c) => [JSON.stringify(c.line), c]));
-    const zones = new Map(this.zoneCounters.map((c) => [JSON.stringify(c.zone), c]));
-    this.lineCounters = this.geometry.lines.map((l) => {
-      const spec = toLineSpec(l, width, height);
-      return (
-        lines.get(JSON.stringify(spec)) ??
-        new LineCounter(spec, { ...this.options.line, anchor: this.anchor })
-      );
-    });
-    this.zoneCounters = this.geometry.zones.map((z) => {
-      const spec = toZoneSpec(z, width, height);
-      return (
-        zones.get(JSON.stringify(spec)) ??
-        new ZoneCounter(spec, { ...this.options.zone, anchor: this.anchor })
-      );
-    });
+    const lineByShape = new Map(lines.map((c) => [JSON.stringify(c.line), c]));
+    const zoneByShape = new Map(zones.map((c) => [JSON.stringify(c.zone), c]));
+    return {
+      lines: geometry.lines.map((l) => {
+        const spec = toLineSpec(l, width, height);
+        return (
+          lineByShape.get(JSON.stringify(spec)) ?? new LineCounter(spec, { ...this.options.line, anchor })
+        );
+      }),
+      zones: geometry.zones.map((z) => {
+        const spec = toZoneSpec(z, width, height);
+        return (
+          zoneByShape.get(JSON.stringify(spec)) ?? new ZoneCounter(spec, { ...this.options.zone, anchor })
+        );
+      }),
+    };
   }
 
   private setClosed(intervals: readonly IntervalCounts[]): void {
