@@ -68,6 +68,7 @@ writeFileSync(
     capacity: 100_000,
     mqtt: { url, baseTopic: "bench" },
     storage: { path: join(dir, "site.db") },
+    api: { enabled: false },
   }),
 );
 await new Promise((r) => setTimeout(r, 300)); // mosquitto binds; the clients retry anyway

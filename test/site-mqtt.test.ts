@@ -58,6 +58,7 @@ function siteRaw(url: string, devices: readonly SimulatedDevice[], over: Record<
       reset: { time: "06:00", timeZone: "UTC" },
       mqtt: { url, baseTopic: "city", clientId: `site-fest-${Date.now()}` },
       storage: { path: join(dir, "site.db") },
+      api: { port: 0 }, // the Site page on a free port: several sites run at once here
       ...over,
     } as Record<string, unknown>,
   };

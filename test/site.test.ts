@@ -193,6 +193,9 @@ describe("site.yaml", () => {
       'reset.timeZone: unknown time zone "Mars/Olympus"',
     ]);
     expect(bad({ gates: [] })).toEqual(["gates: expected at least one of the gates, got 0"]);
+    expect(bad({ api: { host: "0.0.0.0" } })).toEqual([
+      "api.token: required when api.host is 0.0.0.0 (not loopback)",
+    ]);
     expect(() => loadSiteConfigFile("/nonexistent/site.yaml")).toThrow(ConfigError);
   });
 });

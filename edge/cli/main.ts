@@ -413,8 +413,9 @@ program
     const log = (await lazy.logger()).createLogger(undefined, redact);
     for (const w of siteLoad.siteWarnings(config)) log.warn(`configuration: ${w}`);
     const site = new (await lazy.site()).SiteProcess(config, { log });
+    const page = await site.startApi();
     site.start();
-    log.info({ site: config.site.id, gates: config.gates.length }, "site started");
+    log.info({ site: config.site.id, gates: config.gates.length, page }, "site started");
     const failed = await Promise.race([
       site.failed,
       new Promise<undefined>((resolve) => {

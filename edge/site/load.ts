@@ -4,6 +4,8 @@ import { Redactor } from "../domain/redact.ts";
 import { isValidTimeZone } from "./reset.ts";
 import { type SiteConfig, SiteConfigSchema } from "./schema.ts";
 
+export const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "::1", "localhost"]);
+
 /** A parsed YAML file is a site configuration (rather than a device's) when it has a `site` key. */
 export function isSiteDocument(raw: unknown): boolean {
   return raw !== null && typeof raw === "object" && !Array.isArray(raw) && "site" in raw;
@@ -74,6 +76,8 @@ function crossChecks(c: SiteConfig): string[] {
     problems.push("mqtt.tls: cert and key must be given together");
   if (c.mqtt.password !== undefined && c.mqtt.username === undefined)
     problems.push("mqtt.username: required when mqtt.password is set");
+  if (c.api.enabled && !LOOPBACK.has(c.api.host) && c.api.token === undefined)
+    problems.push(`api.token: required when api.host is ${c.api.host} (not loopback)`);
   return problems;
 }
 

@@ -155,6 +155,34 @@ const StorageSchema = Type.Object(
   { ...strict, default: {} },
 );
 
+const ApiSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: "Serve the Site page and its API" }),
+    host: Type.String({
+      default: "127.0.0.1",
+      description: "Bind address; anything but loopback requires a token (the same rules as a device's page)",
+    }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8090,
+      description: "TCP port of the Site page",
+    }),
+    token: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: "Bearer token, also the page's login; write ${ENV_NAME} to read it from the environment",
+      }),
+    ),
+    allowedHosts: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        "Host names the page may be opened by besides IP addresses, localhost and this machine's name (DNS rebinding protection)",
+    }),
+  },
+  { ...strict, default: {} },
+);
+
 export const SiteConfigSchema = Type.Object(
   {
     site: SiteSchema,
@@ -207,6 +235,7 @@ export const SiteConfigSchema = Type.Object(
     }),
     mqtt: MqttSchema,
     storage: StorageSchema,
+    api: ApiSchema,
   },
   {
     ...strict,

@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import type { FastifyInstance } from "fastify";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../app/logger.ts";
 import { describeMqttError } from "../publish/mqtt-publisher.ts";
+import { siteCsv } from "./csv.ts";
 import { siteClientId } from "./load.ts";
 import {
   type AlarmMessage,
@@ -215,6 +217,37 @@ export class SiteProcess {
     }
   }
 
+  private api: FastifyInstance | undefined;
+
+  /** Serves the Site page (api.enabled); resolves with its address, or undefined when it is off. */
+  async startApi(): Promise<string | undefined> {
+    const a = this.config.api;
+    if (!a.enabled) return undefined;
+    const { buildSiteApi } = await import("./site-api.ts");
+    this.api = buildSiteApi(
+      this.config,
+      {
+        latest: () => this.latest,
+        csv: (bucket) => {
+          const today = this.state.days().today;
+          return siteCsv(this.store, bucket, today.fromMs, today.toMs);
+        },
+        brokerConnected: () => this.brokerConnected,
+      },
+      this.options.log,
+    );
+    try {
+      return await this.api.listen({ host: a.host, port: a.port });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(
+        e.code === "EADDRINUSE"
+          ? `api.port: ${a.host}:${a.port} is already in use by another process; choose another api.port or set api.enabled: false`
+          : `api: ${e.message}`,
+      );
+    }
+  }
+
   get brokerConnected(): boolean {
     return this.client?.connected === true;
   }
@@ -225,6 +258,7 @@ export class SiteProcess {
     clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
     if (this.client?.connected) this.publishNow();
+    await this.api?.close();
     await this.client?.endAsync();
     this.store.close();
   }

@@ -1,4 +1,3 @@
-import { SCHEMA_VERSION } from "../publish/messages.ts";
 import type {
   AlarmMessage,
   GateReport,
@@ -10,6 +9,7 @@ import type {
 } from "./messages.ts";
 import { dayStartAtOrBefore, nextDayStart, type ResetTime } from "./reset.ts";
 import type { GateConfig, SiteConfig } from "./schema.ts";
+import { SITE_SCHEMA_VERSION } from "./site-message.ts";
 import type { GateCount, StoredGateCount } from "./site-store.ts";
 
 const iso = (ms: number | null | undefined): string | null =>
@@ -307,7 +307,7 @@ export class SiteState {
     const alarm = this.evaluateAlarm(w.occupancy, partial, nowMs);
     const site: SiteMessage = {
       type: "site",
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: SITE_SCHEMA_VERSION,
       siteId: c.site.id,
       name: c.site.name,
       dayStart: iso(this.today.startMs)!,
@@ -356,7 +356,7 @@ export class SiteState {
     this.alarmLevel = level;
     return {
       type: "alarm",
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: SITE_SCHEMA_VERSION,
       siteId: c.site.id,
       level,
       previousLevel,
