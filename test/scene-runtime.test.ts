@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -19,99 +19,121 @@ describeWithAssets("counter run on a view that goes dark", [PETS, modelPath("yol
   const dir = mkdtempSync(join(tmpdir(), "scene-run-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("logs the onset and the clearing, publishes them in the retained status, and counts the dark seconds as blind", async () => {
-    // 30 s of PETS, black from 10 s to 20 s (a cover, a power cut of the street lights)
-    const clip = join(dir, "dark.mp4");
-    await run("ffmpeg", [
-      ...["-v", "error", "-y", "-t", "30", "-i", PETS],
-      ...["-vf", "scale=640:480,lutrgb=r=val*0.05:g=val*0.05:b=val*0.05:enable='between(t,10,20)'"],
-      ...["-c:v", "libx264", "-preset", "ultrafast", "-an", clip],
-    ]);
-    const broker = await startAedes();
-    const sub = await subscriber(broker.url, "city/scene-1/#");
-    const { config } = deviceConfig("scene-1", broker.url, {
-      camera: { source: clip, mode: "replay" },
-      model: { id: "yolox-nano", dir: MODEL_DIR },
-      aggregation: { periodSec: 10 },
-      api: { enabled: false },
-    });
-    const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
-        done();
+  // 30 s of PETS, black from 10 s to 20 s (a cover, a power cut of the street lights)
+  const darkFilter = "scale=640:480,lutrgb=r=val*0.05:g=val*0.05:b=val*0.05:enable='between(t,10,20)'";
+  const input = ["-v", "error", "-y", "-t", "30", "-i", PETS, "-vf", darkFilter];
+
+  it.each([
+    {
+      // the ffmpeg capture: raw RGB frames, checked as captured
+      frames: "a video file",
+      make: async () => {
+        const clip = join(dir, "dark.mp4");
+        await run("ffmpeg", [...input, "-c:v", "libx264", "-preset", "ultrafast", "-an", clip]);
+        return clip;
       },
-    });
-    const runtime = new CounterRuntime(config, { log: pino({ level: "info" }, sink), version: "test" });
-    try {
-      await runtime.start();
-      await runtime.run();
-      await runtime.output.drained(5000);
-      const statuses = () =>
-        sub.messages
-          .filter((m) => m.topic === "city/scene-1/status")
-          .map((m) => JSON.parse(m.payload) as StatusMessage);
-      await waitFor(
-        () => statuses().some((s) => s.scene?.states.includes("dark")),
-        10_000,
-        "a status saying dark",
-      );
-
-      // one onset and one clearing in the log, with the state and the measures: no pixel
-      const scene = logs.filter((l) => l.stage === "scene");
-      expect(scene.map((l) => l.msg)).toEqual(["scene dark: the counter cannot see", "scene dark cleared"]);
-      for (const l of scene)
-        expect(Object.keys(l).sort()).toEqual(
-          [
-            "at",
-            "clippedShare",
-            "layoutChange",
-            "level",
-            "meanLuma",
-            "msg",
-            "pid",
-            "hostname",
-            "stage",
-            "state",
-            "textureLostShare",
-            "time",
-          ].sort(),
+    },
+    {
+      // JPEG frames (MJPEG cameras, the Pi camera, image folders): decoded small for the check
+      frames: "a folder of JPEG images",
+      make: async () => {
+        const folder = join(dir, "dark-jpeg");
+        mkdirSync(folder);
+        await run("ffmpeg", [...input, "-q:v", "4", join(folder, "%05d.jpg")]);
+        return folder;
+      },
+    },
+  ])(
+    "$frames: logs the onset and the clearing, publishes them in the retained status, and counts the dark seconds as blind",
+    async ({ make }) => {
+      const clip = await make();
+      const broker = await startAedes();
+      const sub = await subscriber(broker.url, "city/scene-1/#");
+      const { config } = deviceConfig("scene-1", broker.url, {
+        camera: { source: clip, mode: "replay", fps: 10 },
+        model: { id: "yolox-nano", dir: MODEL_DIR },
+        aggregation: { periodSec: 10 },
+        api: { enabled: false },
+      });
+      const logs: Record<string, unknown>[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
+          done();
+        },
+      });
+      const runtime = new CounterRuntime(config, { log: pino({ level: "info" }, sink), version: "test" });
+      try {
+        await runtime.start();
+        await runtime.run();
+        await runtime.output.drained(5000);
+        const statuses = () =>
+          sub.messages
+            .filter((m) => m.topic === "city/scene-1/status")
+            .map((m) => JSON.parse(m.payload) as StatusMessage);
+        await waitFor(
+          () => statuses().some((s) => s.scene?.states.includes("dark")),
+          10_000,
+          "a status saying dark",
         );
-      const raisedAt = Date.parse(String(scene[0]?.at));
-      const clearedAt = Date.parse(String(scene[1]?.at));
-      expect(clearedAt - raisedAt).toBeGreaterThan(8_000);
-      expect(clearedAt - raisedAt).toBeLessThan(12_000);
 
-      // the status went dark (retained) and back
-      const withScene = statuses().filter((s) => s.online && s.scene);
-      expect(withScene.some((s) => s.scene?.states.join() === "dark")).toBe(true);
-      expect(withScene.at(-1)?.scene?.states).toEqual([]);
+        // one onset and one clearing in the log, with the state and the measures: no pixel
+        const scene = logs.filter((l) => l.stage === "scene");
+        expect(scene.map((l) => l.msg)).toEqual(["scene dark: the counter cannot see", "scene dark cleared"]);
+        for (const l of scene)
+          expect(Object.keys(l).sort()).toEqual(
+            [
+              "at",
+              "clippedShare",
+              "layoutChange",
+              "level",
+              "meanLuma",
+              "msg",
+              "pid",
+              "hostname",
+              "stage",
+              "state",
+              "textureLostShare",
+              "time",
+            ].sort(),
+          );
+        const raisedAt = Date.parse(String(scene[0]?.at));
+        const clearedAt = Date.parse(String(scene[1]?.at));
+        expect(clearedAt - raisedAt).toBeGreaterThan(8_000);
+        expect(clearedAt - raisedAt).toBeLessThan(12_000);
 
-      // the intervals: the dark seconds are blind and not covered
-      await waitFor(
-        () => sub.messages.filter((m) => m.topic === "city/scene-1/counts").length >= 3,
-        10_000,
-        "the intervals",
-      );
-      const all = sub.messages
-        .filter((m) => m.topic === "city/scene-1/counts")
-        .map((m) => JSON.parse(m.payload) as CountsMessage);
-      const sum = (f: (c: CountsMessage) => number) => all.reduce((s, c) => s + f(c), 0);
-      const blind = sum((c) => c.quality.blindSec ?? 0);
-      expect(Math.abs(blind - (clearedAt - raisedAt) / 1000)).toBeLessThan(0.3);
-      expect(sum((c) => c.quality.scene?.darkSec ?? 0)).toBeCloseTo(blind, 2);
-      expect(Math.abs(sum((c) => c.quality.coverageSec) + blind - 30)).toBeLessThan(0.5);
-      const dark = all.find((c) => (c.quality.blindSec ?? 0) > 1);
-      expect(dark?.quality.coverage).toBeLessThan(0.9);
+        // the status went dark (retained) and back
+        const withScene = statuses().filter((s) => s.online && s.scene);
+        expect(withScene.some((s) => s.scene?.states.join() === "dark")).toBe(true);
+        expect(withScene.at(-1)?.scene?.states).toEqual([]);
 
-      const raised = (
-        await runtime.metrics.registry.getSingleMetric("counter_scene_state_changes_total")?.get()
-      )?.values.find((v) => v.labels.state === "dark")?.value;
-      expect(raised).toBe(1);
-    } finally {
-      await runtime.shutdown(1000);
-      await sub.client.endAsync();
-      await broker.close();
-    }
-  }, 180_000);
+        // the intervals: the dark seconds are blind and not covered
+        await waitFor(
+          () => sub.messages.filter((m) => m.topic === "city/scene-1/counts").length >= 3,
+          10_000,
+          "the intervals",
+        );
+        const all = sub.messages
+          .filter((m) => m.topic === "city/scene-1/counts")
+          .map((m) => JSON.parse(m.payload) as CountsMessage);
+        const sum = (f: (c: CountsMessage) => number) => all.reduce((s, c) => s + f(c), 0);
+        const blind = sum((c) => c.quality.blindSec ?? 0);
+        expect(Math.abs(blind - (clearedAt - raisedAt) / 1000)).toBeLessThan(0.3);
+        expect(sum((c) => c.quality.scene?.darkSec ?? 0)).toBeCloseTo(blind, 2);
+        expect(Math.abs(sum((c) => c.quality.coverageSec) + blind - 30)).toBeLessThan(0.5);
+        const dark = all.find((c) => (c.quality.blindSec ?? 0) > 1);
+        expect(dark?.quality.coverage).toBeLessThan(0.9);
+
+        const raised = (
+          await runtime.metrics.registry.getSingleMetric("counter_scene_state_changes_total")?.get()
+        )?.values.find((v) => v.labels.state === "dark")?.value;
+        expect(raised).toBe(1);
+      } finally {
+        await runtime.shutdown(1000);
+        await sub.client.endAsync();
+        await broker.close();
+      }
+    },
+    180_000,
+  );
 });

@@ -14,6 +14,7 @@ import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } fr
 import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
 import { SCENE_STATES, SceneCheck, type SceneFlags, sceneStates } from "../scene/scene-check.ts";
+import { smallPicture } from "../scene/small-picture.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -311,8 +312,12 @@ export class CounterRuntime {
           this.setup.wantsSample(frame.tsMs) && isWholeView(frame.view)
             ? copyPixels(frame.pixels)
             : undefined;
-        const scene = this.checkScene(frame); // before the detector takes the pixels
+        // raw pixels are checked before the detector takes them; a JPEG is decoded small for it
+        // beside the detector's own decoding
+        const rawScene = frame.pixels.kind === "rgb" ? this.checkScene(frame) : undefined;
+        const jpegScene = frame.pixels.kind === "encoded" ? this.checkJpegScene(frame) : undefined;
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
+        const scene = rawScene ?? (await jpegScene) ?? 0;
         const previous = take();
         if (previous) this.count(previous, await previous.detections, detector);
         inFlight = submitted && { frame, detections: submitted.detections, sample, scene };
@@ -480,21 +485,32 @@ export class CounterRuntime {
   }
 
   /**
-   * The scene check on a raw frame (a JPEG frame is not decoded twice: its scene is not checked).
-   * A state raised or cleared is logged (its name and the measures, never a pixel), counted and
-   * published in the status.
+   * The scene check on a raw frame's pixels. A state raised or cleared is logged (its name and the
+   * measures, never a pixel), counted and published in the status.
    */
   private checkScene(frame: Frame): SceneFlags {
     const pixels = frame.pixels;
-    if (pixels.kind !== "rgb") return 0;
+    if (pixels.kind !== "rgb") return this.sceneCheck.current;
+    return this.observeScene(pixels.data, pixels.width, pixels.height, frame.view ?? WHOLE_VIEW, frame.tsMs);
+  }
+
+  /** The scene check on a JPEG frame (the whole view), decoded small off the Node thread. */
+  private async checkJpegScene(frame: Frame): Promise<SceneFlags> {
+    if (frame.pixels.kind !== "encoded") return this.sceneCheck.current;
+    const small = await smallPicture(frame.pixels.data);
+    // an image that cannot be decoded is the detector's to count: the states stay as they were
+    if (!small) return this.sceneCheck.current;
+    return this.observeScene(small.data, small.width, small.height, WHOLE_VIEW, frame.tsMs);
+  }
+
+  private observeScene(rgb: Buffer, width: number, height: number, view: ViewRect, tsMs: number): SceneFlags {
     const check = this.sceneCheck;
-    const view = frame.view ?? WHOLE_VIEW;
     if (!this.sceneView || !sameView(view, this.sceneView)) {
       // another part of the view: its normal and reference are learnt afresh
       this.sceneView = view;
-      this.relearnScene(frame.tsMs);
+      this.relearnScene(tsMs);
     }
-    const flags = check.observe(pixels.data, pixels.width, pixels.height, frame.tsMs);
+    const flags = check.observe(rgb, width, height, tsMs);
     if (check.changes.length > 0) this.reportScene();
     return flags;
   }
