@@ -139,6 +139,17 @@ describeWithAssets(
       expect(Math.abs(q[0]!.score - f[0]!.score)).toBeLessThan(0.05);
     });
 
+    it("counter detect runs the model it names, float or int8, whatever is beside it", async () => {
+      const image = dataPath("images/person.jpg");
+      const float = counterProcess(["detect", image, "--model", "yolox-nano", "--model-dir", dir]);
+      const int8 = counterProcess(["detect", image, "--model", variants.int8, "--model-dir", dir]);
+      expect(await float.exited).toBe(0);
+      expect(await int8.exited).toBe(0);
+      expect(float.stdout()).toMatch(/^model yolox-nano \(yolox, 416x416, Apache-2.0\)/);
+      expect(int8.stdout()).toMatch(/^model yolox-nano-int8 \(yolox, 416x416, Apache-2.0\)/);
+      expect(int8.stdout()).toMatch(/person\s+0\.\d+/);
+    });
+
     it("refuses to quantize an int8 file again", async () => {
       const p = counterProcess(["model", "quantize", variants.int8, "--model-dir", dir]);
       expect(await p.exited).not.toBe(0);

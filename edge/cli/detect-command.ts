@@ -15,9 +15,13 @@ export interface DetectorCliOptions {
   threads?: string;
 }
 
-/** The command line's model options as a `model` configuration section (defaults from the schema). */
+/**
+ * The command line's model options as a `model` configuration section (defaults from the schema).
+ * Commands run the model they name: `--model yolox-nano` is the float model even when an int8 copy
+ * is beside it (`--model FILE.int8.onnx` runs that one); only `counter run` chooses by measurement.
+ */
 export function modelConfigFrom(o: DetectorCliOptions, overrides: Partial<ModelConfig> = {}): ModelConfig {
-  const raw: Record<string, unknown> = { id: o.model, dir: o.modelDir, ...overrides };
+  const raw: Record<string, unknown> = { id: o.model, dir: o.modelDir, precision: "float32", ...overrides };
   if (o.conf !== undefined) raw.confidence = Number(o.conf);
   if (o.iou !== undefined) raw.iou = Number(o.iou);
   if (o.threads !== undefined) raw.threads = Number(o.threads);
