@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -91,6 +91,32 @@ async function attack() {
   return out;
 }
 </script>`;
+
+/** One raw HTTP/1.1 request (as a browser never sends it), answered with its status code. */
+function rawStatus(request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.end(request));
+    let text = "";
+    socket.on("data", (d) => {
+      text += d.toString("latin1");
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0)));
+  });
+}
+
+it("a request target in absolute form names its own host: a foreign one is refused whatever the Host header says", async () => {
+  const host = `127.0.0.1:${port}`;
+  expect(
+    await rawStatus(
+      `GET http://evil.example:${port}/api/config HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    ),
+  ).toBe(403);
+  expect(
+    await rawStatus(`GET http://${host}/api/config HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+  ).toBe(200);
+  expect(await rawStatus("GET /api/config HTTP/1.0\r\n\r\n")).toBe(403);
+});
 
 describeWithAssets(
   "DNS rebinding in Chromium (the loopback API refuses foreign host names)",

@@ -664,6 +664,52 @@ describe("what a break-it pass found (DNS rebinding, environment, CSV, sizes, qu
     }
   });
 
+  it("a second break-it pass: the anchor takes no environment, keys and URLs are not echoed, nesting is bounded, Host is parsed strictly", async () => {
+    for (const anchor of ["${HOME}", "${NO_SUCH_VARIABLE_42}"]) {
+      const r = await put({ lines: [], zones: [], anchor });
+      expect(r.statusCode, anchor).toBe(400);
+      expect(r.body).toMatch(/counting\.anchor: expected one of/);
+      expect(r.body).not.toMatch(/environment variable|not set/);
+      if (process.env.HOME) expect(r.body).not.toContain(`"${process.env.HOME}"`);
+    }
+    const longKey = await put({ lines: [{ ...line("west"), ["k".repeat(100_000)]: 1 }], zones: [] });
+    expect(longKey.statusCode).toBe(400);
+    expect(longKey.body.length).toBeLessThan(4096);
+    const deep = `${"[".repeat(50_000)}1${"]".repeat(50_000)}`;
+    const nested = await app.inject({
+      method: "PUT",
+      url: "/api/geometry",
+      headers: { ...auth, "content-type": "application/json" },
+      payload: `{"lines":[],"zones":[],"anchor":${deep}}`,
+    });
+    expect(nested.statusCode).toBe(400);
+    expect(nested.body).toMatch(/counting\.anchor: nested deeper than 8 levels/);
+    const lost = await app.inject({ url: `/${"a".repeat(15_000)}`, headers: auth });
+    expect(lost.statusCode).toBe(404);
+    expect(lost.body.length).toBeLessThan(200);
+    expect((await put({ lines: [line("\u0085=1")], zones: [] })).statusCode).toBe(400);
+    for (const host of ["[::1]evil.example", "[::1", "127.0.0.1:8080, evil.example", "127.0.0.1:8080 evil"])
+      expect((await app.inject({ url: "/api/config", headers: { ...auth, host } })).statusCode, host).toBe(
+        403,
+      );
+  });
+
+  it("wrong logins and wrong bearer tokens from one address count together", async () => {
+    const from = { remoteAddress: "203.0.113.9" };
+    const codes: number[] = [];
+    for (let i = 0; i < 2; i++)
+      codes.push(
+        (await app.inject({ url: "/api/status", headers: { authorization: `Bearer guess-${i}` }, ...from }))
+          .statusCode,
+      );
+    for (let i = 0; i < 3; i++)
+      codes.push(
+        (await app.inject({ method: "POST", url: "/api/login", payload: { token: `guess-${i}` }, ...from }))
+          .statusCode,
+      );
+    expect(codes).toEqual([401, 401, 401, 401, 429]);
+  });
+
   it("saves and set-up switches leave an audit line: who, from where, what changed", async () => {
     const before = auditLines.length;
     const rev = JSON.parse((await app.inject({ url: "/api/geometry", headers: auth })).body).revision;
@@ -680,6 +726,13 @@ describe("what a break-it pass found (DNS rebinding, environment, CSV, sizes, qu
     ).toBe(200);
     const lines = auditLines.slice(before);
     expect(lines.map((l) => l.msg)).toEqual(["lines and zones saved", "set-up mode on", "set-up mode off"]);
+    // a refused save is recorded too
+    expect((await put({ lines: [line("=1")], zones: [] })).statusCode).toBe(400);
+    expect(auditLines.at(-1)).toMatchObject({
+      msg: "lines and zones not saved",
+      refused: "invalid",
+      from: "127.0.0.1",
+    });
     expect(lines[0]).toMatchObject({
       by: "bearer token",
       from: "127.0.0.1",

@@ -111,12 +111,13 @@ function isPublic(url: string): boolean {
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** `pole-7:8080` -> `pole-7`, `[::1]:8080` -> `::1`; lower case. */
-function hostOnly(hostHeader: string): string {
-  const h = hostHeader.trim().toLowerCase();
-  if (h.startsWith("[")) return h.slice(1, h.indexOf("]") > 0 ? h.indexOf("]") : undefined);
-  const colon = h.lastIndexOf(":");
-  return colon > 0 && h.indexOf(":") === colon ? h.slice(0, colon) : h;
+/** A Host header: one name or IPv4 address, or one bracketed IPv6 address, and an optional port. */
+const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))(?::\d{1,5})?$/;
+
+/** `pole-7:8080` -> `pole-7`, `[::1]:8080` -> `::1`, lower case; undefined for anything else. */
+function hostOnly(hostHeader: string): string | undefined {
+  const m = HOST_HEADER.exec(hostHeader.trim().toLowerCase());
+  return m ? (m[1] ?? m[2]) : undefined;
 }
 
 /**
@@ -125,8 +126,8 @@ function hostOnly(hostHeader: string): string {
  * because any site can make its own name resolve to 127.0.0.1 and then read the API as its own origin.
  */
 export function hostAllowed(hostHeader: string | undefined, allowed: ReadonlySet<string>): boolean {
-  if (!hostHeader) return false;
-  const host = hostOnly(hostHeader);
+  const host = hostHeader && hostOnly(hostHeader);
+  if (!host) return false;
   return isIP(host) !== 0 || allowed.has(host);
 }
 
@@ -177,7 +178,10 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   // it uses; a request from another origin (its Origin header) is refused whatever its name
   app.addHook("onRequest", async (req, reply) => {
     if ((req.url.split("?", 1)[0] ?? "") === "/health") return;
-    if (!hostAllowed(req.headers.host, hosts)) {
+    // a request target in absolute form (`GET http://name/...`) names its host itself
+    const target = req.raw.url ?? "";
+    const named = target.startsWith("/") ? req.headers.host : absoluteFormHost(target);
+    if (!hostAllowed(req.headers.host, hosts) || !hostAllowed(named, hosts)) {
       await reply.code(403).send({
         error:
           "this device is not known by that name: open it by its IP address, localhost or its host name, or list the name in api.allowedHosts",
@@ -220,6 +224,11 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     });
   }
 
+  // an unknown route is named by its method only: a request's own (possibly huge) URL is not echoed
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: `no such route (${req.method}); see docs/api.md` }),
+  );
+
   // the page: one HTML file, one script, one stylesheet (bundled once, on first request)
   let assets: Promise<PageAssets> | undefined;
   const servePage = async (path: string, reply: FastifyReply) => {
@@ -255,8 +264,17 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     async (req, reply) => {
       if (!loginRequired)
         return reply.code(400).send({ error: "this API listens on loopback only: no login is needed" });
-      if (!o.token || !secretEquals(req.body.token, o.token))
+      // wrong logins and wrong bearer tokens from one address count together
+      const wait = wrongTokens.blockedForMs(req.ip);
+      if (wait > 0)
+        return reply
+          .code(429)
+          .header("retry-after", String(Math.ceil(wait / 1000)))
+          .send({ error: `more than ${perMinute} wrong tokens in a minute from this address: wait` });
+      if (!o.token || !secretEquals(req.body.token, o.token)) {
+        wrongTokens.fail(req.ip);
         return reply.code(401).send({ error: "wrong token" });
+      }
       sessions.delete(req.cookies[SESSION_COOKIE]);
       const s = sessions.create();
       void reply.setCookie(SESSION_COOKIE, s.id, {
@@ -346,9 +364,12 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
         audit(req, geometryChange(before, saved), "lines and zones saved");
         return saved;
       } catch (err) {
-        if (err instanceof GeometryConflict)
+        if (err instanceof GeometryConflict) {
+          audit(req, { refused: "conflict", revision }, "lines and zones not saved");
           return reply.code(409).send({ error: err.message, revision: source.geometry().revision });
+        }
         if (!(err instanceof ConfigError)) throw err;
+        audit(req, { refused: "invalid", problems: err.problems.length }, "lines and zones not saved");
         return reply.code(400).send({ error: "lines and zones not saved", problems: err.problems });
       }
     },
@@ -409,6 +430,15 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     req.raw.on("close", () => clearInterval(timer));
   });
 };
+
+/** The host of an absolute-form request target, or undefined when it is not a URL. */
+function absoluteFormHost(target: string): string | undefined {
+  try {
+    return new URL(target).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The Origin header names the same scheme-less host as the Host header (a same-origin request). */
 function sameOrigin(origin: string, host: string | undefined): boolean {

@@ -4,6 +4,7 @@ import {
   copyFileSync,
   fchmodSync,
   fsyncSync,
+  ftruncateSync,
   linkSync,
   openSync,
   readdirSync,
@@ -55,6 +56,16 @@ export function saveGeometry(
     throw new GeometryConflict(
       "the configuration changed since it was read (another save, or an edit of the file): reload and apply the edit again",
     );
+  const tooDeep = (["lines", "zones", "anchor"] as const).filter((k) =>
+    nestedDeeperThan(edit[k], MAX_EDIT_DEPTH),
+  );
+  if (tooDeep.length > 0)
+    throw new ConfigError(
+      path,
+      tooDeep.map(
+        (k) => `${k === "anchor" ? "counting.anchor" : k}: nested deeper than ${MAX_EDIT_DEPTH} levels`,
+      ),
+    );
   const doc = readConfigDocument(path);
   doc.set("lines", doc.createNode(edit.lines, { flow: false }));
   doc.set("zones", doc.createNode(edit.zones, { flow: false }));
@@ -73,6 +84,21 @@ export function saveGeometry(
     ]);
   }
   return config;
+}
+
+/** Lines nest four levels (list, line, points, point); anything far deeper is not a geometry. */
+const MAX_EDIT_DEPTH = 8;
+
+/** Whether `value` nests arrays or objects more than `max` levels deep (walked without recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** `<file>.saving-<pid>`: where a save writes before the rename. */
@@ -94,13 +120,7 @@ function replaceFileContents(file: string, text: string): void {
     try {
       // the file keeps its permissions exactly (open's mode passes through the umask)
       fchmodSync(fd, mode);
-      // write() may write fewer bytes than asked (a nearly full disk): go on until all are written
-      // or the disk refuses outright (ENOSPC)
-      for (let offset = 0; offset < bytes.length; ) {
-        const n = writeSync(fd, bytes, offset, bytes.length - offset);
-        if (n <= 0) throw Object.assign(new Error("no bytes written"), { code: "ENOSPC" });
-        offset += n;
-      }
+      writeAll(fd, bytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -108,10 +128,48 @@ function replaceFileContents(file: string, text: string): void {
     if (statSync(temporary).size !== bytes.length)
       throw Object.assign(new Error("the written file is shorter than its text"), { code: "ENOSPC" });
     keepPrevious(file);
-    renameSync(temporary, file);
+    try {
+      renameSync(temporary, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // a file that is itself a mount point (a single-file bind mount into a container) cannot be
+      // replaced by a rename: its text goes in place, now that all of it was written once beside it
+      if (code !== "EBUSY" && code !== "EXDEV") throw err;
+      rmSync(temporary, { force: true });
+      writeInPlace(file, bytes, `${file}.previous`);
+    }
   } catch (err) {
     rmSync(temporary, { force: true });
     throw err;
+  }
+}
+
+/** Overwrites `file` in place (same inode); on a failure the text kept in `previous` is put back. */
+function writeInPlace(file: string, bytes: Buffer, previous: string): void {
+  const put = (data: Buffer) => {
+    const fd = openSync(file, "r+");
+    try {
+      writeAll(fd, data);
+      ftruncateSync(fd, data.length);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  try {
+    put(bytes);
+  } catch (err) {
+    put(readFileSync(previous));
+    throw err;
+  }
+}
+
+/** write() may write fewer bytes than asked (a nearly full disk): go on until all are written. */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let offset = 0; offset < bytes.length; ) {
+    const n = writeSync(fd, bytes, offset, bytes.length - offset);
+    if (n <= 0) throw Object.assign(new Error("no bytes written"), { code: "ENOSPC" });
+    offset += n;
   }
 }
 
@@ -142,9 +200,9 @@ export function removeAbandonedSaves(path: string): string[] {
     return removed;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
+    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
     const pid = Number(name.slice(prefix.length));
-    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
+    if (pid !== process.pid && processAlive(pid)) continue;
     rmSync(join(dirname(file), name), { force: true });
     removed.push(name);
   }

@@ -20,12 +20,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** `/lines/1/points` -> `lines[1].points` */
+/** `/lines/1/points` -> `lines[1].points`; a key longer than `MAX_QUOTED` (an unknown one, sent) is cut. */
 export function formatPath(pointer: string): string {
   if (pointer === "") return "(root)";
   let out = "";
   for (const part of pointer.split("/").slice(1)) {
-    const key = part.replace(/~1/g, "/").replace(/~0/g, "~");
+    let key = part.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (key.length > MAX_QUOTED) key = `${key.slice(0, MAX_QUOTED)}… (${key.length} characters)`;
     out += /^\d+$/.test(key) ? `[${key}]` : out === "" ? key : `.${key}`;
   }
   return out;
@@ -100,10 +101,11 @@ function describeError(type: ValueErrorType, schema: TSchema, message: string, v
 }
 
 /**
- * Sections whose strings are taken as written: lines and zones are edited from the page, and are
- * published in every interval, so a `${NAME}` there would send the process's environment out.
+ * Sections whose strings are taken as written: lines, zones and the anchor are edited from the page,
+ * and lines and zones are published in every interval, so a `${NAME}` there would send the process's
+ * environment out (or, in an error, tell which variables exist).
  */
-const LITERAL_SECTIONS = new Set(["/lines", "/zones"]);
+const LITERAL_SECTIONS = new Set(["/lines", "/zones", "/counting/anchor"]);
 
 /**
  * Replaces `${NAME}` in every string with the environment variable, so secrets stay out of the file

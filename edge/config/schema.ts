@@ -38,7 +38,7 @@ const SideName = (options: { default?: string; description: string }) =>
   Type.String({
     minLength: 1,
     maxLength: 64,
-    pattern: "^[^\\s=+\\-@$\\u0000-\\u001f\\u007f][^$\\u0000-\\u001f\\u007f]*$",
+    pattern: "^[^\\s=+\\-@$\\u0000-\\u001f\\u007f-\\u009f][^$\\u0000-\\u001f\\u007f-\\u009f]*$",
     "x-rule": "no control characters or $, and not starting with a space, = + - or @",
     ...options,
   });
