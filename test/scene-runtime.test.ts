@@ -137,3 +137,65 @@ describeWithAssets("counter run on a view that goes dark", [PETS, modelPath("yol
     180_000,
   );
 });
+
+describeWithAssets(
+  "counter restarted on a view that was turned meanwhile",
+  [PETS, modelPath("yolox_nano.onnx")],
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "scene-restart-"));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** Runs the counter over `clip` with the device database `db`; returns its log lines. */
+    async function countOver(clip: string, db: string): Promise<Record<string, unknown>[]> {
+      const { config } = deviceConfig("scene-2", "mqtt://127.0.0.1:1", {
+        camera: { source: clip, mode: "replay", fps: 10 },
+        model: { id: "yolox-nano", dir: MODEL_DIR },
+        storage: { path: db },
+        mqtt: { enabled: false },
+        api: { enabled: false },
+      });
+      const logs: Record<string, unknown>[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
+          done();
+        },
+      });
+      const runtime = new CounterRuntime(config, { log: pino({ level: "info" }, sink), version: "test" });
+      try {
+        await runtime.start();
+        await runtime.run();
+      } finally {
+        await runtime.shutdown(0);
+      }
+      return logs;
+    }
+
+    it("is judged against what the last run learnt: moved from the start, not learnt as the new normal", async () => {
+      const healthy = join(dir, "healthy.mp4");
+      const turned = join(dir, "turned.mp4");
+      // the same crop of PETS, then one 15 % of the width further right (the camera turned)
+      for (const [out, x] of [
+        [healthy, "0"],
+        [turned, "iw*0.15"],
+      ] as const)
+        await run("ffmpeg", [
+          ...["-v", "error", "-y", "-t", "15", "-i", PETS],
+          ...["-vf", `crop=w=iw*0.85:h=ih*0.85:x=${x}:y=0,scale=640:480`],
+          ...["-c:v", "libx264", "-preset", "ultrafast", "-an", out],
+        ]);
+      const db = join(dir, "counts.db");
+      const first = await countOver(healthy, db);
+      expect(first.filter((l) => l.stage === "scene").map((l) => l.msg)).toEqual([]);
+      const second = await countOver(turned, db);
+      const scene = second.filter((l) => l.stage === "scene");
+      expect(scene.map((l) => l.msg)).toEqual([
+        "scene normal resumed from the last run",
+        "scene moved: the counter cannot see",
+      ]);
+      // raised within 10 s of the first frame of the restarted run
+      const startedAt = Number(scene[0]?.time);
+      expect(Date.parse(String(scene[1]?.at)) - startedAt).toBeLessThan(10_000);
+    }, 180_000);
+  },
+);

@@ -13,7 +13,13 @@ import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
-import { SCENE_STATES, SceneCheck, type SceneFlags, sceneStates } from "../scene/scene-check.ts";
+import {
+  SCENE_STATES,
+  SceneCheck,
+  type SceneFlags,
+  type SceneNormal,
+  sceneStates,
+} from "../scene/scene-check.ts";
 import { smallPicture } from "../scene/small-picture.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
@@ -506,17 +512,47 @@ export class CounterRuntime {
   private observeScene(rgb: Buffer, width: number, height: number, view: ViewRect, tsMs: number): SceneFlags {
     const check = this.sceneCheck;
     if (!this.sceneView || !sameView(view, this.sceneView)) {
-      // another part of the view: its normal and reference are learnt afresh
+      // another part of the view: what an earlier run learnt of it, or learnt afresh
       this.sceneView = view;
-      this.relearnScene(tsMs);
+      this.sceneSavedMs = Number.NEGATIVE_INFINITY;
+      if (!this.resumeScene(view, tsMs)) this.relearnScene(tsMs);
     }
     const flags = check.observe(rgb, width, height, tsMs);
     if (check.changes.length > 0) this.reportScene();
+    // what was learnt of a healthy view is kept (once learnt, then every minute) for the next start
+    if (flags === 0 && !check.learning && tsMs - this.sceneSavedMs >= SCENE_SAVE_MS) {
+      this.sceneSavedMs = tsMs;
+      this.saveScene(view);
+    }
     return flags;
+  }
+
+  private sceneSavedMs = Number.NEGATIVE_INFINITY;
+
+  private resumeScene(view: ViewRect, tsMs: number): boolean {
+    try {
+      const kept = this.output.database?.sceneNormal(viewKey(view));
+      if (!kept || !this.sceneCheck.resume(JSON.parse(kept) as SceneNormal, tsMs)) return false;
+    } catch {
+      return false; // an unreadable record: learnt afresh
+    }
+    this.deps.log.child({ stage: "scene" }).info("scene normal resumed from the last run");
+    return true;
+  }
+
+  private saveScene(view: ViewRect): void {
+    const normal = this.sceneCheck.normal();
+    if (!normal) return;
+    try {
+      this.output.database?.saveSceneNormal(viewKey(view), JSON.stringify(normal));
+    } catch {
+      // the database's trouble is reported by /health and the status; the next minute tries again
+    }
   }
 
   /** The scene's normal and reference are learnt anew from the next frames (raised states clear). */
   private relearnScene(atMs: number): void {
+    this.sceneSavedMs = Number.NEGATIVE_INFINITY;
     this.sceneCheck.relearn(atMs);
     if (this.sceneCheck.changes.length > 0) this.reportScene();
   }
@@ -577,6 +613,15 @@ export class CounterRuntime {
     await this.output.stop();
     await this.detector?.release();
   }
+}
+
+/** What the scene check learnt is kept this often (frame time) while the view is healthy. */
+const SCENE_SAVE_MS = 60_000;
+
+/** The part of the view a scene normal belongs to, as a key. */
+function viewKey(v: ViewRect): string {
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return `${r(v.x)},${r(v.y)},${r(v.width)},${r(v.height)}`;
 }
 
 /** A copy of a frame's pixels that outlives the frame (the detector may move or reuse the original). */

@@ -77,6 +77,21 @@ export const DEFAULT_SCENE_OPTIONS: SceneCheckOptions = {
   movedFactor: 2.5,
 };
 
+/** What a scene check learnt about its view (`SceneCheck.normal()`), to keep across restarts. */
+export interface SceneNormal {
+  readonly version: 1;
+  /** The picture size it was learnt on (another size is another view). */
+  readonly width: number;
+  readonly height: number;
+  readonly mean: number;
+  readonly clipped: number;
+  readonly change: number;
+  /** Fine texture per cell of the 8 x 6 grid. */
+  readonly texture: readonly number[];
+  /** Edge strength per cell of the 16 x 12 grid and direction (8). */
+  readonly reference: readonly number[];
+}
+
 /** What the last frame measured (for logs, the bench and tests; no pixel in it). */
 export interface SceneMeasures {
   /** Mean luminance, 0-255. */
@@ -213,21 +228,71 @@ export class SceneCheck {
     this.normalChange = 0;
   }
 
+  private sizeFor(width: number, height: number): void {
+    this.width = width;
+    this.height = height;
+    for (let gy = 0; gy < GRID_H; gy++)
+      this.rowOffsets[gy] = Math.min(height - 2, Math.floor(((gy + 0.5) * height) / GRID_H)) * width * 3;
+    for (let gx = 0; gx < GRID_W; gx++)
+      this.columnOffsets[gx] = Math.min(width - 2, Math.floor(((gx + 0.5) * width) / GRID_W)) * 3;
+  }
+
+  /**
+   * What was learnt about the view, to be kept across restarts: numbers only (mean brightness,
+   * texture per cell, how strongly edges run in each direction per cell), from which no picture can
+   * be rebuilt. Undefined while learning.
+   */
+  normal(): SceneNormal | undefined {
+    if (this.learning || this.width === 0) return undefined;
+    const round = (v: number) => Math.round(v * 1e6) / 1e6;
+    return {
+      version: 1,
+      width: this.width,
+      height: this.height,
+      mean: round(this.normalMean),
+      clipped: round(this.normalClipped),
+      change: round(this.normalChange),
+      texture: Array.from(this.normalTexture, round),
+      reference: Array.from(this.reference, round),
+    };
+  }
+
+  /**
+   * Takes up a normal kept from an earlier run of the same view: judged against it from the first
+   * frame on, so that a camera knocked while the counter was off is `moved` at once instead of being
+   * learnt as the new normal. A normal of another version or shape is refused (false).
+   */
+  resume(normal: SceneNormal, atMs: number): boolean {
+    if (
+      normal.version !== 1 ||
+      normal.texture.length !== CELLS ||
+      normal.reference.length !== this.reference.length ||
+      !(normal.width >= 2 && normal.height >= 2)
+    )
+      return false;
+    this.sizeFor(normal.width, normal.height);
+    this.relearn(atMs);
+    this.normalMean = normal.mean;
+    this.normalClipped = normal.clipped;
+    this.normalChange = normal.change;
+    this.normalTexture.set(normal.texture);
+    this.reference.set(normal.reference);
+    this.learnedMs = this.options.learnSec * 1000;
+    return true;
+  }
+
   /** One frame of interleaved RGB; returns the states raised after it. */
   observe(rgb: Uint8Array, width: number, height: number, tsMs: number): SceneFlags {
     if (width < 2 || height < 2 || rgb.length < width * height * 3) return this.flags;
     if (width !== this.width || height !== this.height) {
       // another picture size is another view: what was learnt does not apply to it
-      this.width = width;
-      this.height = height;
-      for (let gy = 0; gy < GRID_H; gy++)
-        this.rowOffsets[gy] = Math.min(height - 2, Math.floor(((gy + 0.5) * height) / GRID_H)) * width * 3;
-      for (let gx = 0; gx < GRID_W; gx++)
-        this.columnOffsets[gx] = Math.min(width - 2, Math.floor(((gx + 0.5) * width) / GRID_W)) * 3;
+      this.sizeFor(width, height);
       this.relearn(tsMs);
     }
     this.changes.length = 0;
-    const dtMs = Number.isNaN(this.lastMs) ? 0 : Math.max(0, tsMs - this.lastMs);
+    // the first frame after learning began (or a normal was resumed): nothing before it to compare
+    const fresh = Number.isNaN(this.lastMs);
+    const dtMs = fresh ? 0 : Math.max(0, tsMs - this.lastMs);
     if (Number.isNaN(this.startMs)) this.startMs = tsMs;
     this.lastMs = tsMs;
     const first = this.learnedMs === 0 && dtMs === 0;
@@ -235,12 +300,12 @@ export class SceneCheck {
     const m = this.measures;
     m.meanLuma = sums.luma / SAMPLES / 4;
     m.clippedShare = sums.clipped / SAMPLES;
-    m.frameDiff = first ? Number.POSITIVE_INFINITY : sums.diff / SAMPLES / 4;
+    m.frameDiff = fresh ? Number.POSITIVE_INFINITY : sums.diff / SAMPLES / 4;
     this.orientations();
     const a = Math.min(1, dtMs / (SIGNATURE_SEC * 1000));
     for (let i = 0; i < this.signature.length; i++) {
       const o = this.orientation[i] as number;
-      this.signature[i] = first ? o : (this.signature[i] as number) * (1 - a) + o * a;
+      this.signature[i] = fresh ? o : (this.signature[i] as number) * (1 - a) + o * a;
     }
 
     const o = this.options;
@@ -262,7 +327,7 @@ export class SceneCheck {
     // last seconds, not the last change: a stuck stream's encoder still refreshes its picture at
     // every key frame, and a source that repeats frames to keep its rate alternates still and moving
     const still = m.frameDiff <= o.frozenDiff ? 1 : 0;
-    this.stillShare = first
+    this.stillShare = fresh
       ? 0
       : this.stillShare + (still - this.stillShare) * Math.min(1, dtMs / (STILL_SEC * 1000));
     const frozen = lit && !obscured && this.stillShare >= STILL_SHARE;

@@ -305,6 +305,25 @@ export class CountStore {
     this.db.prepare("DELETE FROM meta WHERE key = 'open_interval'").run();
   }
 
+  /**
+   * What the scene check learnt about a view (numbers, no picture: docs/privacy.md), kept so that a
+   * restart judges the view against it; `view` names the part of the camera's view it was learnt on.
+   */
+  saveSceneNormal(view: string, normal: string): void {
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(`scene:${view}`, normal);
+  }
+
+  sceneNormal(view: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(`scene:${view}`) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
   /** Oldest first. */
   pending(limit = 100): OutboxEntry[] {
     return (
