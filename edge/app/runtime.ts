@@ -89,7 +89,11 @@ export class CounterRuntime {
       // who looked, and when, is for the record: the retained status says it too
       setupLog.info(state, state.active ? "set-up mode on" : "set-up mode off");
       // the view the installer just approved is the scene's new reference
-      if (!state.active) this.relearnScene(this.pipeline.lastFrameMs ?? Date.now());
+      // (and what was kept of the region around the lines is not resumed: the camera may have moved)
+      if (!state.active) {
+        this.sceneAfterSetup = true;
+        this.relearnScene(this.pipeline.lastFrameMs ?? Date.now());
+      }
       this.output.statusChanged();
       this.regionChanged();
     });
@@ -515,19 +519,22 @@ export class CounterRuntime {
       // another part of the view: what an earlier run learnt of it, or learnt afresh
       this.sceneView = view;
       this.sceneSavedMs = Number.NEGATIVE_INFINITY;
-      if (!this.resumeScene(view, tsMs)) this.relearnScene(tsMs);
+      if (this.sceneAfterSetup || !this.resumeScene(view, tsMs)) this.relearnScene(tsMs);
     }
     const flags = check.observe(rgb, width, height, tsMs);
     if (check.changes.length > 0) this.reportScene();
     // what was learnt of a healthy view is kept (once learnt, then every minute) for the next start
     if (flags === 0 && !check.learning && tsMs - this.sceneSavedMs >= SCENE_SAVE_MS) {
       this.sceneSavedMs = tsMs;
+      this.sceneAfterSetup = false;
       this.saveScene(view);
     }
     return flags;
   }
 
   private sceneSavedMs = Number.NEGATIVE_INFINITY;
+  /** Set-up just ended: the view is learnt afresh, not resumed, until it has been learnt. */
+  private sceneAfterSetup = false;
 
   private resumeScene(view: ViewRect, tsMs: number): boolean {
     try {
