@@ -9,6 +9,13 @@ const MIN_CUT = 0.15;
 /** Recent whole boxes the person's height and width are taken from (the median: one odd box is not the reference). */
 const HISTORY = 5;
 /**
+ * Whole heights kept for feet hidden by someone nearer, who may stay hidden for seconds: the
+ * estimate takes the lower of the recent (`HISTORY`) and this longer median, so that a few boxes
+ * that took in the nearer person too, just before they hid the feet, do not become the height put
+ * under the top (PicoDet on PETS: six frames of 235 px against 209 before, then hidden).
+ */
+const LONG_HISTORY = 15;
+/**
  * Standing still: the box's top, centre and width held within this share of the height (a standing
  * person's box moves less; a walker moves most of a height per second)...
  */
@@ -32,6 +39,10 @@ const SAME_WIDTH = 0.6;
 interface PersonShape {
   /** Heights and widths of the last whole boxes (a ring). */
   readonly heights: Float64Array;
+  /** Heights of the last `LONG_HISTORY` whole boxes (a ring). */
+  readonly longHeights: Float64Array;
+  longCount: number;
+  longNext: number;
   readonly widths: Float64Array;
   count: number;
   next: number;
@@ -75,7 +86,7 @@ interface PersonShape {
  */
 export class CutFromBelow {
   private readonly shapes = new Map<number, PersonShape>();
-  private readonly sorted = new Float64Array(HISTORY);
+  private readonly sorted = new Float64Array(LONG_HISTORY);
 
   /** Whether the last box `restore` returned is an estimate of the whole extent rather than the tracker's box. */
   estimated = false;
@@ -91,6 +102,9 @@ export class CutFromBelow {
     if (!s) {
       s = {
         heights: new Float64Array(HISTORY),
+        longHeights: new Float64Array(LONG_HISTORY),
+        longCount: 0,
+        longNext: 0,
         widths: new Float64Array(HISTORY),
         count: 0,
         next: 0,
@@ -146,10 +160,18 @@ export class CutFromBelow {
       // not the extent the recent whole boxes measured: they are no reference for this one
       s.count = 0;
       s.next = 0;
+      s.longCount = 0;
+      s.longNext = 0;
       return box;
     }
-    const height = this.median(s.heights, s.count);
-    if (box.y2 - box.y1 >= height * (1 - MIN_CUT / 2)) return box;
+    const height = Math.min(this.median(s.heights, s.count), this.median(s.longHeights, s.longCount));
+    if (box.y2 - box.y1 >= height * (1 - MIN_CUT / 2)) {
+      // As tall as the reference, the box is whole and is evidence (a merged box's height does not
+      // outlast it); a little shorter, it may be a cut beginning as the occluder slides in, which
+      // must not pull the reference down.
+      if (box.y2 - box.y1 >= height) this.remember(s, box);
+      return box;
+    }
     this.estimated = true;
     return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y1 + height };
   }
@@ -237,11 +259,18 @@ export class CutFromBelow {
 
   private remember(s: PersonShape, box: Box): void {
     s.heights[s.next] = box.y2 - box.y1;
+    this.rememberLong(s, box);
     s.widths[s.next] = box.x2 - box.x1;
     s.next = (s.next + 1) % HISTORY;
     if (s.count < HISTORY) s.count++;
     s.top = box.y1;
     s.bottom = box.y2;
+  }
+
+  private rememberLong(s: PersonShape, box: Box): void {
+    s.longHeights[s.longNext] = box.y2 - box.y1;
+    s.longNext = (s.longNext + 1) % LONG_HISTORY;
+    if (s.longCount < LONG_HISTORY) s.longCount++;
   }
 
   private median(values: Float64Array, count: number): number {
