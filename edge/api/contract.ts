@@ -79,6 +79,7 @@ export const LoginBody = Type.Object(
   { token: Type.String({ maxLength: 4096 }) },
   { additionalProperties: false },
 );
+export type LoginBody = Static<typeof LoginBody>;
 export const LoginAnswer = Type.Object({ csrf: Type.String(), expires: Type.String() });
 export type LoginAnswer = Static<typeof LoginAnswer>;
 

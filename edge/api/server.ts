@@ -1,7 +1,3 @@
-import { isIP } from "node:net";
-import { hostname } from "node:os";
-import fastifyCookie from "@fastify/cookie";
-import fastifyRateLimit from "@fastify/rate-limit";
 import type { Static } from "@sinclair/typebox";
 import Fastify, {
   type FastifyInstance,
@@ -17,27 +13,17 @@ import type { Config } from "../config/schema.ts";
 import type { LiveCounts } from "../domain/live.ts";
 import type { StatusMessage } from "../publish/messages.ts";
 import type { SetupAccess } from "../setup/setup-mode.ts";
+import { registerAccess } from "./access.ts";
 import {
   GeometryAnswer,
   GeometryEdit,
   type GeometryView,
   HealthAnswer,
-  LoginAnswer,
-  LoginBody,
   NoQuery,
-  SessionAnswer,
   SetupBody,
 } from "./contract.ts";
 import { type HistorySource, registerHistoryRoute } from "./history.ts";
 import { loadPageAssets, type PageAssets } from "./page-assets.ts";
-import {
-  CSRF_HEADER,
-  FailureLimit,
-  SESSION_COOKIE,
-  type Session,
-  Sessions,
-  secretEquals,
-} from "./session.ts";
 
 /** What the local API reads from a running counter: aggregates and health only, never frames. */
 export interface ApiSource {
@@ -95,53 +81,8 @@ export interface ApiOptions {
   readonly log?: Pick<Logger, "info" | "warn">;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
-
-/** Reachable without a login: what the page needs to show its login form, and the health check. */
-function isPublic(url: string): boolean {
-  const path = url.split("?", 1)[0] ?? url;
-  return (
-    path === "/health" ||
-    path === "/" ||
-    path.startsWith("/page/") ||
-    path === "/api/session" ||
-    path === "/api/login"
-  );
-}
-
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/** A Host header: one name or IPv4 address, or one bracketed IPv6 address, and an optional port. */
-const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))(?::\d{1,5})?$/;
-
-/** `pole-7:8080` -> `pole-7`, `[::1]:8080` -> `::1`, lower case; undefined for anything else. */
-function hostOnly(hostHeader: string): string | undefined {
-  const m = HOST_HEADER.exec(hostHeader.trim().toLowerCase());
-  return m ? (m[1] ?? m[2]) : undefined;
-}
-
-/**
- * The names a browser may use for this device. An IP address is always accepted (a page at an
- * address is its own origin, never another site's); a name only when it is this machine's or listed,
- * because any site can make its own name resolve to 127.0.0.1 and then read the API as its own origin.
- */
-export function hostAllowed(hostHeader: string | undefined, allowed: ReadonlySet<string>): boolean {
-  const host = hostHeader && hostOnly(hostHeader);
-  if (!host) return false;
-  return isIP(host) !== 0 || allowed.has(host);
-}
-
-function allowedHostNames(extra: readonly string[]): Set<string> {
-  const own = hostname().toLowerCase();
-  return new Set(["localhost", own, `${own}.local`, ...extra.map((h) => h.toLowerCase())]);
-}
-
-/** Who made a request, for the audit log: never a token, and of a session only enough to tell it apart. */
-function actor(session: Session | undefined, loginRequired: boolean): string {
-  if (!loginRequired) return "loopback";
-  if (session) return `session ${session.id.slice(0, 6)}`;
-  return "bearer token";
-}
+/** Reachable without a login: the page, so that it can show its login form. */
+const isPublic = (path: string): boolean => path === "/" || path.startsWith("/page/");
 
 const PAGE_HEADERS = {
   // the page loads nothing from elsewhere and may not be framed; the preview is a same-origin image
@@ -161,68 +102,21 @@ const PAGE_HEADERS = {
  */
 export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   const { source } = o;
-  const sessions = new Sessions(o.sessionTtlMs ?? 8 * 3_600_000);
-  const loginRequired = !LOOPBACK.has(o.host);
-  const perMinute = o.loginPerMinute ?? 5;
-  const wrongTokens = new FailureLimit(perMinute, 60_000);
-  const hosts = allowedHostNames(o.allowedHosts ?? []);
-  const audit = (req: FastifyRequest, fields: Record<string, unknown>, msg: string) =>
-    o.log?.info({ stage: "api", by: actor(sessionOf(req), loginRequired), from: req.ip, ...fields }, msg);
-  await app.register(fastifyCookie);
-  await app.register(fastifyRateLimit, { global: false });
   app.addHook("onSend", async (_req, _reply, payload) =>
     typeof payload === "string" ? o.redact(payload) : payload,
   );
-  const sessionOf = (req: FastifyRequest): Session | undefined => sessions.get(req.cookies[SESSION_COOKIE]);
-  // DNS rebinding: a page of another site whose name resolves to this device is refused by the name
-  // it uses; a request from another origin (its Origin header) is refused whatever its name
-  app.addHook("onRequest", async (req, reply) => {
-    if ((req.url.split("?", 1)[0] ?? "") === "/health") return;
-    // a request target in absolute form (`GET http://name/...`) names its host itself
-    const target = req.raw.url ?? "";
-    const named = target.startsWith("/") ? req.headers.host : absoluteFormHost(target);
-    if (!hostAllowed(req.headers.host, hosts) || !hostAllowed(named, hosts)) {
-      await reply.code(403).send({
-        error:
-          "this device is not known by that name: open it by its IP address, localhost or its host name, or list the name in api.allowedHosts",
-      });
-      return;
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
-      await reply.code(403).send({ error: "requests from another site's page are refused" });
-    }
+  const access = await registerAccess(app, {
+    host: o.host,
+    token: o.token,
+    allowedHosts: o.allowedHosts ?? [],
+    isPublic,
+    serverName: "this device",
+    perMinute: o.loginPerMinute,
+    sessionTtlMs: o.sessionTtlMs,
+    log: o.log,
   });
-  if (loginRequired) {
-    app.addHook("onRequest", async (req, reply) => {
-      if (isPublic(req.url)) return;
-      const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
-      if (bearer !== undefined) {
-        const wait = wrongTokens.blockedForMs(req.ip);
-        if (wait > 0) {
-          await reply
-            .code(429)
-            .header("retry-after", String(Math.ceil(wait / 1000)))
-            .send({ error: `more than ${perMinute} wrong tokens in a minute from this address: wait` });
-          return;
-        }
-        if (o.token && secretEquals(bearer, o.token)) return;
-        wrongTokens.fail(req.ip);
-      }
-      const session = sessionOf(req);
-      if (!session) {
-        await reply
-          .code(401)
-          .header("www-authenticate", "Bearer")
-          .send({ error: bearer === undefined ? "bearer token or login required" : "wrong token" });
-        return;
-      }
-      const csrf = req.headers[CSRF_HEADER];
-      if (!SAFE_METHODS.has(req.method) && (typeof csrf !== "string" || !secretEquals(csrf, session.csrf))) {
-        await reply.code(403).send({ error: `a write from the page needs its ${CSRF_HEADER} header` });
-      }
-    });
-  }
+  const audit = (req: FastifyRequest, fields: Record<string, unknown>, msg: string) =>
+    o.log?.info({ stage: "api", by: access.actor(req), from: req.ip, ...fields }, msg);
 
   // an unknown route is named by its method only: a request's own (possibly huge) URL is not echoed
   app.setNotFoundHandler(async (req, reply) =>
@@ -241,57 +135,6 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   app.get<{ Params: { file: string } }>("/page/:file", noQuery, async (req, reply) =>
     servePage(`/page/${req.params.file}`, reply),
   );
-
-  app.get(
-    "/api/session",
-    { schema: { querystring: NoQuery, response: { 200: SessionAnswer } } },
-    async (req): Promise<SessionAnswer> => {
-      const session = sessionOf(req);
-      return {
-        loginRequired,
-        authenticated: !loginRequired || session !== undefined,
-        csrf: session?.csrf ?? null,
-        expires: session ? new Date(session.expiresMs).toISOString() : null,
-      };
-    },
-  );
-  app.post<{ Body: Static<typeof LoginBody> }>(
-    "/api/login",
-    {
-      schema: { body: LoginBody, querystring: NoQuery, response: { 200: LoginAnswer } },
-      config: { rateLimit: { max: o.loginPerMinute ?? 5, timeWindow: 60_000 } },
-    },
-    async (req, reply) => {
-      if (!loginRequired)
-        return reply.code(400).send({ error: "this API listens on loopback only: no login is needed" });
-      // wrong logins and wrong bearer tokens from one address count together
-      const wait = wrongTokens.blockedForMs(req.ip);
-      if (wait > 0)
-        return reply
-          .code(429)
-          .header("retry-after", String(Math.ceil(wait / 1000)))
-          .send({ error: `more than ${perMinute} wrong tokens in a minute from this address: wait` });
-      if (!o.token || !secretEquals(req.body.token, o.token)) {
-        wrongTokens.fail(req.ip);
-        return reply.code(401).send({ error: "wrong token" });
-      }
-      sessions.delete(req.cookies[SESSION_COOKIE]);
-      const s = sessions.create();
-      void reply.setCookie(SESSION_COOKIE, s.id, {
-        httpOnly: true,
-        sameSite: "strict",
-        path: "/",
-        maxAge: Math.floor(sessions.ttlMs / 1000),
-        secure: req.protocol === "https",
-      });
-      return { csrf: s.csrf, expires: new Date(s.expiresMs).toISOString() };
-    },
-  );
-  app.post("/api/logout", noQuery, async (req, reply) => {
-    sessions.delete(req.cookies[SESSION_COOKIE]);
-    void reply.clearCookie(SESSION_COOKIE, { path: "/" });
-    return { loggedOut: true };
-  });
 
   app.get(
     "/health",
@@ -430,25 +273,6 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     req.raw.on("close", () => clearInterval(timer));
   });
 };
-
-/** The host of an absolute-form request target, or undefined when it is not a URL. */
-function absoluteFormHost(target: string): string | undefined {
-  try {
-    return new URL(target).host || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The Origin header names the same scheme-less host as the Host header (a same-origin request). */
-function sameOrigin(origin: string, host: string | undefined): boolean {
-  if (host === undefined) return false;
-  try {
-    return new URL(origin).host.toLowerCase() === host.trim().toLowerCase();
-  } catch {
-    return false; // "null" (a sandboxed frame, a file) is no origin of ours
-  }
-}
 
 /** What a geometry save changed, by name: for the audit log (no coordinates, which say nothing there). */
 function geometryChange(

@@ -1,24 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
-import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import fastifyCookie from "@fastify/cookie";
-import fastifyRateLimit from "@fastify/rate-limit";
 import { type Static, Type } from "@sinclair/typebox";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { LoginBody } from "../api/contract.ts";
+import Fastify, { type FastifyInstance } from "fastify";
+import { registerAccess } from "../api/access.ts";
 import { bundlePage } from "../api/page-assets.ts";
-import { hostAllowed } from "../api/server.ts";
-import {
-  CSRF_HEADER,
-  FailureLimit,
-  SESSION_COOKIE,
-  type Session,
-  Sessions,
-  secretEquals,
-} from "../api/session.ts";
 import type { Logger } from "../app/logger.ts";
 import { CSV_BUCKETS, type CsvBucket } from "./csv.ts";
-import { LOOPBACK } from "./load.ts";
 import type { SiteMessage } from "./messages.ts";
 import type { SiteConfig } from "./schema.ts";
 
@@ -38,17 +25,8 @@ const PAGE_HEADERS = {
   "cache-control": "no-cache",
 };
 
-/** Reachable without a login: the page and what it needs to show its login form. */
-const PUBLIC = new Set(["/", "/site/page.js", "/site/page.css", "/health", "/api/session", "/api/login"]);
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-function sameOrigin(origin: string, host: string | undefined): boolean {
-  try {
-    return host !== undefined && new URL(origin).host === host.toLowerCase();
-  } catch {
-    return false;
-  }
-}
+/** Reachable without a login: the page, so that it can show its login form. */
+const PUBLIC = new Set(["/", "/site/page.js", "/site/page.css"]);
 
 /**
  * The Site page and its API, with the device page's login rules: on loopback nothing asks for
@@ -60,49 +38,23 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 export function buildSiteApi(config: SiteConfig, source: SiteApiSource, log?: Logger): FastifyInstance {
   const o = config.api;
   const app = Fastify({ logger: false, trustProxy: false });
-  const sessions = new Sessions(8 * 3_600_000);
-  const loginRequired = !LOOPBACK.has(o.host);
-  const perMinute = 5;
-  const wrongTokens = new FailureLimit(perMinute, 60_000);
-  const own = hostname().toLowerCase();
-  const hosts = new Set(["localhost", own, `${own}.local`, ...o.allowedHosts.map((h) => h.toLowerCase())]);
-  const sessionOf = (req: FastifyRequest): Session | undefined => sessions.get(req.cookies[SESSION_COOKIE]);
-  void app.register(fastifyCookie);
-  void app.register(fastifyRateLimit, { global: false });
-  app.addHook("onRequest", async (req, reply) => {
-    const path = req.url.split("?", 1)[0] ?? "";
-    if (path === "/health") return;
-    if (!hostAllowed(req.headers.host, hosts))
-      return reply.code(403).send({
-        error:
-          "this site process is not known by that name: open it by its IP address, or list the name in api.allowedHosts",
-      });
-    const origin = req.headers.origin;
-    if (origin !== undefined && !sameOrigin(origin, req.headers.host))
-      return reply.code(403).send({ error: "requests from another site's page are refused" });
-    if (!loginRequired || PUBLIC.has(path)) return;
-    const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
-    if (bearer !== undefined) {
-      const wait = wrongTokens.blockedForMs(req.ip);
-      if (wait > 0)
-        return reply
-          .code(429)
-          .header("retry-after", String(Math.ceil(wait / 1000)))
-          .send({ error: `more than ${perMinute} wrong tokens in a minute from this address: wait` });
-      if (o.token && secretEquals(bearer, o.token)) return;
-      wrongTokens.fail(req.ip);
-    }
-    const session = sessionOf(req);
-    if (!session)
-      return reply
-        .code(401)
-        .header("www-authenticate", "Bearer")
-        .send({ error: bearer === undefined ? "bearer token or login required" : "wrong token" });
-    const csrf = req.headers[CSRF_HEADER];
-    if (!SAFE_METHODS.has(req.method) && (typeof csrf !== "string" || !secretEquals(csrf, session.csrf)))
-      return reply.code(403).send({ error: `a write from the page needs its ${CSRF_HEADER} header` });
+  // the device page's rules (edge/api/access.ts), registered before every route
+  void app.register(async (scope) => {
+    await registerAccess(scope, {
+      host: o.host,
+      token: o.token,
+      allowedHosts: o.allowedHosts,
+      isPublic: (path) => PUBLIC.has(path),
+      serverName: "this site process",
+      log,
+    });
+    registerSiteRoutes(scope, config, source);
   });
+  return app;
+}
 
+/** The Site page, its message and its CSV. */
+function registerSiteRoutes(app: FastifyInstance, config: SiteConfig, source: SiteApiSource): void {
   // the page: built by `npm run build` (dist/site/page), or from the sources bundled once, on
   // first request, by esbuild
   const dir = fileURLToPath(new URL("./page/", import.meta.url));
@@ -132,44 +84,6 @@ export function buildSiteApi(config: SiteConfig, source: SiteApiSource, log?: Lo
     status: source.brokerConnected() ? "ok" : "degraded",
     broker: source.brokerConnected() ? "connected" : "disconnected",
   }));
-  app.get("/api/session", async (req) => {
-    const session = sessionOf(req);
-    return {
-      loginRequired,
-      authenticated: !loginRequired || session !== undefined,
-      csrf: session?.csrf ?? null,
-      expires: session ? new Date(session.expiresMs).toISOString() : null,
-    };
-  });
-  app.post<{ Body: Static<typeof LoginBody> }>(
-    "/api/login",
-    { schema: { body: LoginBody }, config: { rateLimit: { max: perMinute, timeWindow: 60_000 } } },
-    async (req, reply) => {
-      if (!loginRequired)
-        return reply.code(400).send({ error: "this API listens on loopback only: no login is needed" });
-      if (!o.token || !secretEquals(req.body.token, o.token)) {
-        log?.warn({ stage: "site-api", from: req.ip }, "wrong token at login");
-        return reply.code(401).send({ error: "wrong token" });
-      }
-      sessions.delete(req.cookies[SESSION_COOKIE]);
-      const s = sessions.create();
-      log?.info({ stage: "site-api", from: req.ip, by: `session ${s.id.slice(0, 6)}` }, "logged in");
-      void reply.setCookie(SESSION_COOKIE, s.id, {
-        httpOnly: true,
-        sameSite: "strict",
-        path: "/",
-        maxAge: Math.floor(sessions.ttlMs / 1000),
-        secure: req.protocol === "https",
-      });
-      return { csrf: s.csrf, expires: new Date(s.expiresMs).toISOString() };
-    },
-  );
-  app.post("/api/logout", async (req, reply) => {
-    sessions.delete(req.cookies[SESSION_COOKIE]);
-    void reply.clearCookie(SESSION_COOKIE, { path: "/" });
-    return { loggedOut: true };
-  });
-
   app.get("/api/site", async (_req, reply) => {
     const m = source.latest();
     return m ?? reply.code(503).send({ error: "the site message is not made yet" });
@@ -190,5 +104,4 @@ export function buildSiteApi(config: SiteConfig, source: SiteApiSource, log?: Lo
         .send(source.csv(bucket in CSV_BUCKETS ? bucket : "15m"));
     },
   );
-  return app;
 }
