@@ -76,7 +76,7 @@ function describeError(type: ValueErrorType, schema: TSchema, message: string, v
   const s = schema as TSchema & SchemaWithExtras;
   switch (type) {
     case ValueErrorType.ArrayMinItems:
-      return `expected at least ${s.minItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
+      return `expected at least ${s.minItems === 1 ? "one of the" : s.minItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
     case ValueErrorType.ArrayMaxItems:
       return `expected at most ${s.maxItems} ${s["x-noun"] ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
     case ValueErrorType.StringMaxLength:
@@ -194,16 +194,36 @@ function crossChecks(config: Config): string[] {
 
 /** Validates a parsed config object: fills defaults, reports every problem with its path. */
 export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfigFile(ConfigSchema, raw, source, env, {
+    expected: "device, camera, model, lines, zones, mqtt, api",
+    crossChecks,
+  });
+}
+
+/**
+ * A configuration file's parsed YAML against its schema (a device's or a site's): `${NAME}` from the
+ * environment (outside the literal sections), defaults filled in, every problem named by its path
+ * and then the checks the schema cannot express; problems quote values with secrets redacted.
+ */
+export function parseConfigFile<T extends TSchema>(
+  schema: T,
+  raw: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv,
+  o: { readonly expected: string; readonly crossChecks: (config: Static<T>) => string[] },
+): Static<T> {
   const problems: string[] = [];
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ConfigError(source, [
-      "(root): expected a mapping with device, camera, model, lines, zones, mqtt, api",
-    ]);
-  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(source, [`(root): expected a mapping with ${o.expected}`]);
   const interpolated = interpolateEnv(raw, "", env, problems);
-  const withDefaults = Value.Default(ConfigSchema, Value.Clone(interpolated));
-  for (const e of Value.Errors(ConfigSchema, withDefaults)) {
-    problems.push(`${formatPath(e.path)}: ${describeError(e.type, e.schema, e.message, e.value)}`);
+  const withDefaults = Value.Default(schema, Value.Clone(interpolated));
+  const required = new Set<string>();
+  for (const e of Value.Errors(schema, withDefaults)) {
+    const path = formatPath(e.path);
+    // a missing field is "required", not also "expected string"
+    if (required.has(path)) continue;
+    if (e.type === ValueErrorType.ObjectRequiredProperty) required.add(path);
+    problems.push(`${path}: ${describeError(e.type, e.schema, e.message, e.value)}`);
   }
   // a problem quotes the value it found, which may be a URL with a password in it
   const redactor = Redactor.for(interpolated);
@@ -212,8 +232,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       source,
       problems.map((p) => redactor.text(p)),
     );
-  const config = withDefaults as Config;
-  const more = crossChecks(config);
+  const config = withDefaults as Static<T>;
+  const more = o.crossChecks(config);
   if (more.length > 0)
     throw new ConfigError(
       source,

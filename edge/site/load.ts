@@ -1,43 +1,11 @@
-import { Value, ValueErrorType } from "@sinclair/typebox/value";
-import { ConfigError, formatPath, readConfigDocument } from "../config/load.ts";
-import { Redactor } from "../domain/redact.ts";
+import { isLoopback } from "../api/access.ts";
+import { ConfigError, parseConfigFile, readConfigDocument } from "../config/load.ts";
 import { isValidTimeZone } from "./reset.ts";
 import { type SiteConfig, SiteConfigSchema } from "./schema.ts";
-
-export const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "::1", "localhost"]);
 
 /** A parsed YAML file is a site configuration (rather than a device's) when it has a `site` key. */
 export function isSiteDocument(raw: unknown): boolean {
   return raw !== null && typeof raw === "object" && !Array.isArray(raw) && "site" in raw;
-}
-
-/** `${NAME}` replaced by the environment variable, as in a device file (secrets stay out of it). */
-function interpolateEnv(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
-  if (typeof value === "string")
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
-      const v = env[name];
-      if (v === undefined) problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
-      return v ?? "";
-    });
-  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, `${path}/${i}`, env, problems));
-  if (value && typeof value === "object")
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, `${path}/${k}`, env, problems)]),
-    );
-  return value;
-}
-
-function describe(type: ValueErrorType, message: string, value: unknown, noun: string | undefined): string {
-  switch (type) {
-    case ValueErrorType.ArrayMinItems:
-      return `expected at least one of the ${noun ?? "items"}, got ${Array.isArray(value) ? value.length : 0}`;
-    case ValueErrorType.ObjectAdditionalProperties:
-      return "unknown key";
-    case ValueErrorType.ObjectRequiredProperty:
-      return "required";
-    default:
-      return `${message.charAt(0).toLowerCase()}${message.slice(1)}${value === undefined || typeof value === "object" ? "" : `, got ${JSON.stringify(value)}`}`;
-  }
 }
 
 /** What the schema cannot express: unique names, one gate per device line, alarm levels in order. */
@@ -76,7 +44,7 @@ function crossChecks(c: SiteConfig): string[] {
     problems.push("mqtt.tls: cert and key must be given together");
   if (c.mqtt.password !== undefined && c.mqtt.username === undefined)
     problems.push("mqtt.username: required when mqtt.password is set");
-  if (c.api.enabled && !LOOPBACK.has(c.api.host) && c.api.token === undefined)
+  if (c.api.enabled && !isLoopback(c.api.host) && c.api.token === undefined)
     problems.push(`api.token: required when api.host is ${c.api.host} (not loopback)`);
   return problems;
 }
@@ -89,32 +57,10 @@ export function parseSiteConfig(
 ): SiteConfig {
   if (!isSiteDocument(raw))
     throw new ConfigError(source, ["(root): expected a mapping with site, gates, reset, capacity, mqtt"]);
-  const problems: string[] = [];
-  const interpolated = interpolateEnv(raw, "", env, problems);
-  const withDefaults = Value.Default(SiteConfigSchema, Value.Clone(interpolated));
-  const required = new Set<string>();
-  for (const e of Value.Errors(SiteConfigSchema, withDefaults)) {
-    const path = formatPath(e.path);
-    // a missing field is "required", not also "expected string"
-    if (required.has(path)) continue;
-    if (e.type === ValueErrorType.ObjectRequiredProperty) required.add(path);
-    const noun = (e.schema as { "x-noun"?: string })["x-noun"];
-    problems.push(`${path}: ${describe(e.type, e.message, e.value, noun)}`);
-  }
-  const redactor = Redactor.for(interpolated);
-  if (problems.length > 0)
-    throw new ConfigError(
-      source,
-      problems.map((p) => redactor.text(p)),
-    );
-  const config = withDefaults as SiteConfig;
-  const more = crossChecks(config);
-  if (more.length > 0)
-    throw new ConfigError(
-      source,
-      more.map((p) => redactor.text(p)),
-    );
-  return config;
+  return parseConfigFile(SiteConfigSchema, raw, source, env, {
+    expected: "site, gates, reset, capacity, mqtt",
+    crossChecks,
+  });
 }
 
 export function loadSiteConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): SiteConfig {
