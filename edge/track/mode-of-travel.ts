@@ -71,12 +71,28 @@ const EDGE_TOLERANCE = 0.05;
  * the box of a road user nearer the camera (lower feet or wheels, on the same ground), or on the
  * picture's bottom edge.
  */
-function bottomHidden(p: Track, others: readonly Track[], exclude: UserState, sceneHeight: number): boolean {
+function bottomHidden(
+  p: Track,
+  byLeft: readonly Track[],
+  widest: number,
+  exclude: UserState,
+  sceneHeight: number,
+): boolean {
   const x = (p.box.x1 + p.box.x2) / 2;
   const y = p.box.y2;
   if (sceneHeight > 0 && y >= sceneHeight - 1) return true;
   const below = y + EDGE_TOLERANCE * (p.box.y2 - p.box.y1);
-  for (const o of others) {
+  // only boxes whose left edge lies within the widest box's width left of x can cover it
+  let lo = 0;
+  let hi = byLeft.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((byLeft[mid] as Track).box.x1 < x - widest) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < byLeft.length; i++) {
+    const o = byLeft[i] as Track;
+    if (o.box.x1 >= x) break;
     if (o === p || o.box.y2 <= y || o.box.y1 > below || o.box.x1 >= x || o.box.x2 <= x) continue;
     // the two-wheeler a person rides (or may ride) lies under them, it does not hide them
     if (o.id === exclude.partner || exclude.evidence.has(o.id)) continue;
@@ -84,6 +100,8 @@ function bottomHidden(p: Track, others: readonly Track[], exclude: UserState, sc
   }
   return false;
 }
+
+const byLeftEdge = (a: Track, b: Track) => a.box.x1 - b.box.x1;
 
 /** Geometry of a person on a two-wheeler: centred over it, head above it, feet not below its wheels. */
 function looksRiding(p: Box, b: Box): boolean {
@@ -139,12 +157,15 @@ export class ModeOfTravel {
     persons.length = 0;
     wheels.length = 0;
     seen.length = 0;
+    let widest = 0;
     for (const t of u.tracks) {
       if (t.lastSeenMs !== u.tsMs) continue;
       seen.push(t);
+      widest = Math.max(widest, t.box.x2 - t.box.x1);
       if (isPerson(t.category)) persons.push(t);
       else if (isTwoWheeler(t.category)) wheels.push(t);
     }
+    if (persons.length > 0) seen.sort(byLeftEdge);
     for (const p of persons) {
       const ps = this.stateOf(p);
       for (const b of wheels) {
@@ -182,7 +203,7 @@ export class ModeOfTravel {
       user.seen = t.lastSeenMs === u.tsMs;
       // counted by where the feet are, also when an occluder or the picture's edge hides them
       if (isPerson(t.category)) {
-        const hidden = user.seen && bottomHidden(t, seen, s, sceneHeight);
+        const hidden = user.seen && bottomHidden(t, seen, widest, s, sceneHeight);
         if (hidden) this.feetHidden++;
         user.box = this.cutFromBelow.restore(t.id, t.box, u.tsMs, user.seen, hidden);
         user.estimated = this.cutFromBelow.estimated;
