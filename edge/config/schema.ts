@@ -325,6 +325,30 @@ const CountingSchema = Type.Object(
   { ...strict, default: {} },
 );
 
+/** How a client logs in to the broker and checks it: the same for a device and a site process. */
+export const MqttLoginFields = {
+  username: Type.Optional(Type.String({ description: "Required when a password is set" })),
+  password: Type.Optional(
+    Type.String({ description: "Secret: write ${ENV_NAME} to read it from the environment" }),
+  ),
+  protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
+    default: 4,
+    description: "4 = MQTT 3.1.1, 5 = MQTT 5",
+  }),
+  tls: Type.Object(
+    {
+      ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
+      cert: Type.Optional(Type.String({ description: "Path to a client certificate (PEM)" })),
+      key: Type.Optional(Type.String({ description: "Path to the client key (PEM)" })),
+      rejectUnauthorized: Type.Boolean({
+        default: true,
+        description: "Refuse a broker certificate that the CA does not vouch for",
+      }),
+    },
+    { ...strict, default: {} },
+  ),
+};
+
 const MqttSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "Publish over MQTT (counts are stored either way)" }),
@@ -339,14 +363,9 @@ const MqttSchema = Type.Object(
       pattern: "^[^#+]+$",
       description: "Topics are {baseTopic}/{device id}/counts and /status (docs/mqtt.md)",
     }),
-    username: Type.Optional(Type.String({ description: "Required when a password is set" })),
-    password: Type.Optional(
-      Type.String({ description: "Secret: write ${ENV_NAME} to read it from the environment" }),
-    ),
-    protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
-      default: 4,
-      description: "4 = MQTT 3.1.1, 5 = MQTT 5",
-    }),
+    username: MqttLoginFields.username,
+    password: MqttLoginFields.password,
+    protocolVersion: MqttLoginFields.protocolVersion,
     reconnectMinSec: Type.Number({
       exclusiveMinimum: 0,
       default: 1,
@@ -382,18 +401,7 @@ const MqttSchema = Type.Object(
         },
       ),
     ),
-    tls: Type.Object(
-      {
-        ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
-        cert: Type.Optional(Type.String({ description: "Path to a client certificate (PEM)" })),
-        key: Type.Optional(Type.String({ description: "Path to the client key (PEM)" })),
-        rejectUnauthorized: Type.Boolean({
-          default: true,
-          description: "Refuse a broker certificate that the CA does not vouch for",
-        }),
-      },
-      { ...strict, default: {} },
-    ),
+    tls: MqttLoginFields.tls,
   },
   { ...strict, default: {} },
 );

@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { MqttLoginFields } from "../config/schema.ts";
 
 /**
  * The one description of a site's configuration (site.yaml, read by `counter site`): types, defaults
@@ -114,26 +115,7 @@ const MqttSchema = Type.Object(
           "MQTT client id of the persistent session (default: site-<site id>); must stay the same across restarts",
       }),
     ),
-    username: Type.Optional(Type.String({ description: "Required when a password is set" })),
-    password: Type.Optional(
-      Type.String({ description: "Secret: write ${ENV_NAME} to read it from the environment" }),
-    ),
-    protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], {
-      default: 4,
-      description: "4 = MQTT 3.1.1, 5 = MQTT 5",
-    }),
-    tls: Type.Object(
-      {
-        ca: Type.Optional(Type.String({ description: "Path to a CA certificate (PEM)" })),
-        cert: Type.Optional(Type.String({ description: "Path to a client certificate (PEM)" })),
-        key: Type.Optional(Type.String({ description: "Path to the client key (PEM)" })),
-        rejectUnauthorized: Type.Boolean({
-          default: true,
-          description: "Refuse a broker certificate that the CA does not vouch for",
-        }),
-      },
-      { ...strict, default: {} },
-    ),
+    ...MqttLoginFields,
   },
   { ...strict, default: {} },
 );
