@@ -146,10 +146,11 @@ export class CutFromBelow {
   }
 
   /**
-   * The bottom is covered by something nearer: the box is not evidence of the person's height, so it
-   * never becomes a reference (a cut that grows as the occluder slides in is not followed down), and
-   * a box shorter than the recent whole ones by more than their jitter is counted with their height
-   * below its visible top. The top is what stays visible of a person hidden from below.
+   * The bottom is covered by something nearer: a box shorter than the recent whole ones by more than
+   * their jitter is counted with their height below its visible top (the top is what stays visible
+   * of a person hidden from below), and only a box as tall as them becomes a reference (a cut that
+   * grows as the occluder slides in is not followed down). A box whose top jumped or whose width is
+   * far from theirs is another extent: they are dropped.
    */
   private belowHidden(s: PersonShape, box: Box, topJumped: boolean): Box {
     s.cut = false;
