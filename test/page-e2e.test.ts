@@ -108,6 +108,8 @@ describeWithAssets(
       await page.getByRole("button", { name: "Log in" }).click();
       await page.getByRole("tab", { name: "Set-up" }).click();
       await expect.poll(() => page.locator("#setup-status").textContent()).toContain("off");
+      // the header says whether the counter can see: the plaza in daylight, once its normal is learnt
+      await expect.poll(() => page.locator("#scene").textContent(), { timeout: 30_000 }).toBe("View: ok");
 
       // 2. set-up mode on: after a few samples, the scene without its road users
       await page.locator("#setup-toggle").click();

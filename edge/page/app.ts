@@ -133,7 +133,17 @@ function renderHealth(list: HTMLElement, health: Health): void {
     h("li", { class: health.model ? "good" : "bad" }, `${t("model")}: ${health.model ?? "—"}`),
     chip("broker", health.broker.state),
     chip("disk", health.database.state),
+    sceneChip(health.scene),
   );
+}
+
+/** Can the counter see? Blind is not empty: the states it raised, or ok (docs/mqtt.md#scene-health). */
+function sceneChip(scene: Health["scene"]): HTMLElement {
+  const names = scene.states.map(
+    (s) => t(`scene${s.charAt(0).toUpperCase()}${s.slice(1)}` as StringKey) ?? s,
+  );
+  const word = names.length > 0 ? names.join(", ") : scene.learning ? t("sceneLearning") : t("stateOk");
+  return h("li", { class: names.length > 0 ? "bad" : "good", id: "scene" }, `${t("view")}: ${word}`);
 }
 
 void boot();
