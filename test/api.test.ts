@@ -726,13 +726,17 @@ describe("what a break-it pass found (DNS rebinding, environment, CSV, sizes, qu
     ).toBe(200);
     const lines = auditLines.slice(before);
     expect(lines.map((l) => l.msg)).toEqual(["lines and zones saved", "set-up mode on", "set-up mode off"]);
-    // a refused save is recorded too
+    // a refused save is recorded too, whatever refused it (the configuration, the body's schema, its size)
     expect((await put({ lines: [line("=1")], zones: [] })).statusCode).toBe(400);
     expect(auditLines.at(-1)).toMatchObject({
       msg: "lines and zones not saved",
-      refused: "invalid",
+      refused: 400,
       from: "127.0.0.1",
     });
+    expect((await put({ lines: [], zones: [], extra: 1 })).statusCode).toBe(400);
+    expect((await put({ lines: [], zones: [], revision: "r".repeat(300_000) })).statusCode).toBe(413);
+    expect(auditLines.slice(-2).map((l) => l.refused)).toEqual([400, 413]);
+    expect(JSON.stringify(auditLines.slice(-2)).length).toBeLessThan(1000);
     expect(lines[0]).toMatchObject({
       by: "bearer token",
       from: "127.0.0.1",

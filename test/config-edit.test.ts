@@ -100,6 +100,25 @@ describe("saving lines and zones into the device file", () => {
     ]);
   });
 
+  it("a file whose other keys refer (a YAML alias) into the lines it replaces: a clear problem, nothing changed", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "alias-")), "device.yaml");
+    const text = DEVICE.replace("  - name: gate", "  - name: &gate gate").replace(
+      "mqtt:\n",
+      "mqtt:\n  baseTopic: *gate\n",
+    );
+    writeFileSync(path, text);
+    expect(loadConfigFile(path, env).mqtt.baseTopic).toBe("gate");
+    let err: unknown;
+    try {
+      saveGeometry(path, { lines: manyLines(1), zones: [] }, env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.join("\n")).toMatch(/cannot take the edit.*YAML alias/);
+    expect(readFileSync(path, "utf8")).toBe(text);
+  });
+
   it("an invalid edit names each problem's path and changes nothing", () => {
     const path = deviceFile();
     const err = (() => {

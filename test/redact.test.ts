@@ -93,3 +93,30 @@ describe("redaction", () => {
     throw new Error("expected a config error");
   });
 });
+
+describe("redacting JSON keeps it JSON, whatever the secret is", () => {
+  it.each(["true", "1000", "null", "east", "online"])(
+    "a password %j hides itself in strings but never breaks a status or counts payload",
+    (password) => {
+      const r = new Redactor([password]);
+      const payload = JSON.stringify({
+        online: true,
+        partial: false,
+        count: 1000,
+        nothing: null,
+        lastError: `connection refused for counter:${password}@broker`,
+        lines: [{ line: "gate", from: "west", to: "east", mode: "pedestrian", count: 3 }],
+      });
+      const out = r.json(payload);
+      const parsed = JSON.parse(out) as Record<string, unknown>;
+      expect(parsed.online).toBe(true);
+      expect(parsed.partial).toBe(false);
+      expect(parsed.count).toBe(1000);
+      expect(parsed.nothing).toBe(null);
+      expect(parsed.lastError).not.toContain(password);
+      // text that is no JSON is redacted as text; a log line keeps its newline
+      expect(r.json(`error ${password}!`)).toBe("error ***!");
+      expect(r.json(`${payload}\n`).endsWith("}\n")).toBe(true);
+    },
+  );
+});

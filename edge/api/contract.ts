@@ -121,7 +121,10 @@ export const GeometryEdit = Type.Object(
       Type.Unknown({ description: "counting.anchor, validated with the whole configuration" }),
     ),
     revision: Type.Optional(
-      Type.String({ description: "The revision the edit started from (GET /api/geometry)" }),
+      Type.String({
+        maxLength: 64,
+        description: "The revision the edit started from (GET /api/geometry)",
+      }),
     ),
   },
   { additionalProperties: false },

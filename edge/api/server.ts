@@ -187,6 +187,12 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   app.get("/api/status", noQuery, async () => source.status());
   app.get("/api/config", noQuery, async () => source.redactedConfig());
 
+  // every refused save is recorded, whatever refused it (the schema, the size limit, a conflict, an error)
+  app.addHook("onResponse", async (req, reply) => {
+    if (req.method === "PUT" && req.routeOptions.url === "/api/geometry" && reply.statusCode >= 400)
+      audit(req, { refused: reply.statusCode }, "lines and zones not saved");
+  });
+
   // set-up: the lines and zones, and their replacement while counting (saved to the device file)
   app.get(
     "/api/geometry",
@@ -207,12 +213,9 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
         audit(req, geometryChange(before, saved), "lines and zones saved");
         return saved;
       } catch (err) {
-        if (err instanceof GeometryConflict) {
-          audit(req, { refused: "conflict", revision }, "lines and zones not saved");
+        if (err instanceof GeometryConflict)
           return reply.code(409).send({ error: err.message, revision: source.geometry().revision });
-        }
         if (!(err instanceof ConfigError)) throw err;
-        audit(req, { refused: "invalid", problems: err.problems.length }, "lines and zones not saved");
         return reply.code(400).send({ error: "lines and zones not saved", problems: err.problems });
       }
     },

@@ -113,7 +113,7 @@ export class CountOutput {
           this.delivery?.kick();
         },
         onError: (m) => this.log.warn(`MQTT: ${m}; counts are kept on disk until delivered`),
-        redact: (p) => redactor.text(p),
+        redact: (p) => redactor.json(p),
       });
     }
     this.delivery = new CountDelivery({

@@ -1,5 +1,5 @@
 import pino from "pino";
-import { redactText } from "../domain/redact.ts";
+import { redactJson } from "../domain/redact.ts";
 
 /**
  * Structured logs to stderr (journald / docker logs pick them up). One child logger per stage.
@@ -8,7 +8,7 @@ import { redactText } from "../domain/redact.ts";
  */
 export function createLogger(
   level = process.env.LOG_LEVEL ?? "info",
-  redact: (line: string) => string = redactText,
+  redact: (line: string) => string = redactJson,
 ): pino.Logger {
   const dest = pino.destination({ fd: 2, sync: true });
   return pino(

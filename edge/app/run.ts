@@ -27,7 +27,7 @@ export async function startCounter(config: Config, deps: RuntimeDeps & { log: Lo
       source: runtime.apiSource(),
       host: config.api.host,
       token: config.api.token,
-      redact: (text) => redactor.text(text),
+      redact: (text) => redactor.json(text),
       allowedHosts: config.api.allowedHosts,
       log: deps.log,
     });

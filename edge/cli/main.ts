@@ -5,7 +5,7 @@ import { ConfigError, configWarnings, loadConfigFile, readConfigDocument } from 
 import type { Config } from "../config/schema.ts";
 import { findModel, licenseWarning, loadManifest } from "../detect/model-descriptor.ts";
 import { DEFAULT_COUNTED_CLASSES } from "../domain/classes.ts";
-import { Redactor, redactText } from "../domain/redact.ts";
+import { Redactor, redactJson } from "../domain/redact.ts";
 import { isWholeView, regionBeforeShaping } from "../domain/view.ts";
 
 // Each command loads its modules when it runs: start-up stays quick, and a command loads only the
@@ -30,11 +30,11 @@ const lazy = {
 const defaultModelDir = process.env.MODEL_DIR ?? "models";
 
 // Errors are printed through the redactor of the configuration in use (once one is loaded).
-let redact: (s: string) => string = redactText;
+let redact: (s: string) => string = redactJson;
 function loadConfig(path: string): Config {
   const c = loadConfigFile(path);
   const r = Redactor.for(c);
-  redact = (s) => r.text(s);
+  redact = (s) => r.json(s);
   return c;
 }
 
@@ -390,7 +390,7 @@ program
     const siteLoad = await lazy.siteLoad();
     const config = siteLoad.loadSiteConfigFile(o.config);
     const r = Redactor.for(config);
-    redact = (s) => r.text(s);
+    redact = (s) => r.json(s);
     if (o.csv) {
       const { SiteStore } = await import("../site/site-store.ts");
       const csv = await import("../site/csv.ts");

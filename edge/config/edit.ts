@@ -67,10 +67,19 @@ export function saveGeometry(
       ),
     );
   const doc = readConfigDocument(path);
-  doc.set("lines", doc.createNode(edit.lines, { flow: false }));
-  doc.set("zones", doc.createNode(edit.zones, { flow: false }));
-  if (edit.anchor !== undefined) doc.setIn(["counting", "anchor"], edit.anchor);
-  const config = parseConfig(doc.toJS(), path, env);
+  let raw: unknown;
+  try {
+    doc.set("lines", doc.createNode(edit.lines, { flow: false }));
+    doc.set("zones", doc.createNode(edit.zones, { flow: false }));
+    if (edit.anchor !== undefined) doc.setIn(["counting", "anchor"], edit.anchor);
+    raw = doc.toJS();
+  } catch (err) {
+    // e.g. another key refers (a YAML alias) to an anchor inside the lines being replaced
+    throw new ConfigError(path, [
+      `the file cannot take the edit: ${(err as Error).message.split("\n")[0]}; edit it by hand (a YAML alias elsewhere may point into lines or zones)`,
+    ]);
+  }
+  const config = parseConfig(raw, path, env);
   try {
     replaceFileContents(realpathSync(path), doc.toString());
   } catch (err) {

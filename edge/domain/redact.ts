@@ -93,6 +93,33 @@ export class Redactor {
     return out;
   }
 
+  /**
+   * Text that may be JSON (an API answer, an MQTT payload, a log line): secrets are hidden inside its
+   * strings only, so that it stays valid JSON whatever a secret is (a password "true" must not turn
+   * `"online":true` into `"online":***`). Anything else is redacted as text.
+   */
+  json(s: string): string {
+    const body = s.trimEnd();
+    if (!body.startsWith("{") && !body.startsWith("[")) return this.text(s);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return this.text(s);
+    }
+    const walk = (x: unknown): unknown => {
+      if (typeof x === "string") return this.text(x);
+      if (Array.isArray(x)) return x.map(walk);
+      if (x && typeof x === "object") {
+        const o: Record<string, unknown> = {};
+        for (const [k, e] of Object.entries(x)) o[k] = walk(e); // keys are the payload's own names
+        return o;
+      }
+      return x;
+    };
+    return JSON.stringify(walk(parsed)) + s.slice(body.length);
+  }
+
   /** A deep copy with secret-named fields replaced by "***" and every string redacted. */
   value<T>(v: T): T {
     const walk = (x: unknown, name: string): unknown => {
@@ -113,3 +140,5 @@ const PATTERN_ONLY = new Redactor();
 
 /** Pattern-only redaction (no known values): for text produced before a configuration is known. */
 export const redactText = (s: string): string => PATTERN_ONLY.text(s);
+/** The same for text that may be JSON (a log line): its structure is kept. */
+export const redactJson = (s: string): string => PATTERN_ONLY.json(s);
