@@ -687,6 +687,10 @@ describe("what a break-it pass found (DNS rebinding, environment, CSV, sizes, qu
     const lost = await app.inject({ url: `/${"a".repeat(15_000)}`, headers: auth });
     expect(lost.statusCode).toBe(404);
     expect(lost.body.length).toBeLessThan(200);
+    // an unknown route is still behind the Host check
+    expect((await app.inject({ url: "/nope", headers: { ...auth, host: "evil.example" } })).statusCode).toBe(
+      403,
+    );
     expect((await put({ lines: [line("\u0085=1")], zones: [] })).statusCode).toBe(400);
     for (const host of ["[::1]evil.example", "[::1", "127.0.0.1:8080, evil.example", "127.0.0.1:8080 evil"])
       expect((await app.inject({ url: "/api/config", headers: { ...auth, host } })).statusCode, host).toBe(

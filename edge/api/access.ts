@@ -113,6 +113,11 @@ export async function registerAccess(app: FastifyInstance, o: AccessOptions): Pr
   });
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
+  // an unknown route is named by its method only: a request's own (possibly huge) URL is not echoed;
+  // the hooks below run for it too (no answer to a foreign Host)
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: `no such route (${req.method})` }),
+  );
 
   app.addHook("onRequest", async (req, reply) => {
     if (pathOf(req.url) === "/health") return;

@@ -118,11 +118,6 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
   const audit = (req: FastifyRequest, fields: Record<string, unknown>, msg: string) =>
     o.log?.info({ stage: "api", by: access.actor(req), from: req.ip, ...fields }, msg);
 
-  // an unknown route is named by its method only: a request's own (possibly huge) URL is not echoed
-  app.setNotFoundHandler(async (req, reply) =>
-    reply.code(404).send({ error: `no such route (${req.method}); see docs/api.md` }),
-  );
-
   // the page: one HTML file, one script, one stylesheet (bundled once, on first request)
   let assets: Promise<PageAssets> | undefined;
   const servePage = async (path: string, reply: FastifyReply) => {
