@@ -1,5 +1,6 @@
 import { afterAll, expect, it } from "vitest";
 import { parseSiteConfig } from "../edge/site/load.ts";
+import { readCountsMessage } from "../edge/site/messages.ts";
 import { buildSiteApi } from "../edge/site/site-api.ts";
 
 // The Site page's server shares the device page's access rules (edge/api/access.ts): checked here
@@ -45,4 +46,21 @@ it("the Site page refuses a foreign Host and Origin, echoes no URL, and limits w
         .statusCode,
     );
   expect(codes).toEqual([401, 401, 401, 401, 401, 429]);
+});
+
+it("a counts message with an impossible count is refused, not summed into the occupancy", () => {
+  const message = (count: number) =>
+    JSON.stringify({
+      type: "counts",
+      deviceId: "gate-1",
+      seq: 1,
+      intervalStart: "2026-12-07T10:00:00Z",
+      intervalEnd: "2026-12-07T10:01:00Z",
+      quality: { coverageSec: 60 },
+      lines: [{ line: "entry", from: "outside", to: "inside", mode: "pedestrian", count }],
+      zones: [],
+    });
+  expect(readCountsMessage(message(12))).toMatchObject({ lines: [{ count: 12 }] });
+  expect(readCountsMessage(message(1e308))).toBe("bad line count");
+  expect(readCountsMessage(message(-1))).toBe("bad line count");
 });

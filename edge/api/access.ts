@@ -52,12 +52,13 @@ const ALWAYS_PUBLIC = new Set(["/health", "/api/session", "/api/login"]);
 export const isLoopback = (host: string): boolean => LOOPBACK.has(host);
 
 /** A Host header: one name or IPv4 address, or one bracketed IPv6 address, and an optional port. */
-const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))(?::\d{1,5})?$/;
+const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))(?::(\d{1,5}))?$/;
 
 /** `pole-7:8080` -> `pole-7`, `[::1]:8080` -> `::1`, lower case; undefined for anything else. */
 function hostOnly(hostHeader: string): string | undefined {
   const m = HOST_HEADER.exec(hostHeader.trim().toLowerCase());
-  return m ? (m[1] ?? m[2]) : undefined;
+  if (!m || Number(m[3] ?? 0) > 65_535) return undefined;
+  return m[1] ?? m[2];
 }
 
 /**

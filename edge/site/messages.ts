@@ -23,7 +23,10 @@ export interface ReceivedInterval {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object";
-const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+/** More crossings of one line, direction and mode in one interval than any street carries: not a count. */
+const MAX_COUNT = 1_000_000;
+const isCount = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_COUNT;
 
 /**
  * A counts message (native format) as the site uses it, or a reason why not. Coverage is the share
@@ -61,7 +64,10 @@ export function readCountsMessage(payload: string): ReceivedInterval | string {
         outZones.push({
           zone: z.zone,
           mode: z.mode,
-          occupancyMean: typeof z.occupancyMean === "number" ? z.occupancyMean : 0,
+          occupancyMean:
+            typeof z.occupancyMean === "number" && Number.isFinite(z.occupancyMean)
+              ? Math.min(Math.max(0, z.occupancyMean), MAX_COUNT)
+              : 0,
           occupancyMax: isCount(z.occupancyMax) ? z.occupancyMax : 0,
         });
   const periodSec = (endMs - startMs) / 1000;
