@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import { stringify } from "yaml";
 import { seededRandom } from "../edge/domain/random.ts";
-import { countsMessage } from "../edge/publish/messages.ts";
 import type { SiteMessage } from "../edge/site/messages.ts";
+import { gateCountsMessage } from "../test/helpers/gate-messages.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -125,31 +125,13 @@ for (let m = 0; m < minutes; m++) {
       const e = expected.get(id)!;
       e.entered += entered;
       e.exited += exited;
-      const msg = countsMessage(
-        {
-          deviceId: id,
-          startMs: dayStart + m * 60_000,
-          endMs: dayStart + (m + 1) * 60_000,
-          partial: false,
-          quality: {
-            coverageSec: 60,
-            framesProcessed: 600,
-            meanFps: 10,
-            framesDropped: 0,
-            framesCorrupt: 0,
-            cameraStateChanges: 0,
-            cameraDownSec: 0,
-            geometryChanged: false,
-          },
-          lines: [
-            { line: "gate", from: "north", to: "south", mode: "pedestrian", count: entered },
-            { line: "gate", from: "south", to: "north", mode: "pedestrian", count: exited },
-          ],
-          zones: [],
-        },
-        m + 1,
-        { id, name: "", latitude: 55.6, longitude: 12.5 },
-      );
+      const msg = gateCountsMessage({
+        device: id,
+        seq: m + 1,
+        startMs: dayStart + m * 60_000,
+        entered,
+        exited,
+      });
       return clients[g]!.publishAsync(`bench/${id}/counts`, JSON.stringify(msg), { qos: 1 });
     }),
   );

@@ -11,7 +11,6 @@ import { stringify } from "yaml";
 import { createLogger } from "../edge/app/logger.ts";
 import { SimulatedDevice } from "../edge/app/simulate.ts";
 import { seededRandom } from "../edge/domain/random.ts";
-import { countsMessage } from "../edge/publish/messages.ts";
 import { parseSiteConfig } from "../edge/site/load.ts";
 import { type AlarmMessage, type SiteMessage, SiteMessageSchema } from "../edge/site/messages.ts";
 import { SiteProcess } from "../edge/site/site-process.ts";
@@ -26,6 +25,7 @@ import {
   waitFor,
 } from "./helpers/brokers.ts";
 import { deviceConfig } from "./helpers/device-config.ts";
+import { gateCountsMessage } from "./helpers/gate-messages.ts";
 
 const quiet = createLogger("silent");
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -375,31 +375,13 @@ describe.runIf(hasMosquitto || process.env.CI === "true")("site process faults a
           const e = expected.get(id)!;
           e[0] += entered;
           e[1] += exited;
-          const msg = countsMessage(
-            {
-              deviceId: id,
-              startMs: dayStart + m * 60_000,
-              endMs: dayStart + (m + 1) * 60_000,
-              partial: false,
-              quality: {
-                coverageSec: 60,
-                framesProcessed: 600,
-                meanFps: 10,
-                framesDropped: 0,
-                framesCorrupt: 0,
-                cameraStateChanges: 0,
-                cameraDownSec: 0,
-                geometryChanged: false,
-              },
-              lines: [
-                { line: "gate", from: "north", to: "south", mode: "pedestrian", count: entered },
-                { line: "gate", from: "south", to: "north", mode: "pedestrian", count: exited },
-              ],
-              zones: [],
-            },
-            m + 1,
-            { id, name: "", latitude: 55.6, longitude: 12.5 },
-          );
+          const msg = gateCountsMessage({
+            device: id,
+            seq: m + 1,
+            startMs: dayStart + m * 60_000,
+            entered,
+            exited,
+          });
           return clients[g]!.publishAsync(`city/${id}/counts`, JSON.stringify(msg), { qos: 1 });
         }),
       );

@@ -5,11 +5,11 @@ import mqtt from "mqtt";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../edge/app/logger.ts";
-import { countsMessage } from "../edge/publish/messages.ts";
 import { parseSiteConfig } from "../edge/site/load.ts";
 import { SiteProcess } from "../edge/site/site-process.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
 import { freePort, startAedes, waitFor } from "./helpers/brokers.ts";
+import { gateCountsMessage } from "./helpers/gate-messages.ts";
 
 // The Site page end to end: a site process fed over a real broker, Debian's Chromium driven by
 // playwright-core. Screenshots go to SHOTS.
@@ -58,31 +58,7 @@ describe.runIf(hasChromium || process.env.CI === "true")("the Site page in Chrom
     cleanups.push(() => devices.endAsync());
     let seq = 0;
     const send = async (device: string, startMs: number, entered: number, exited: number) => {
-      const msg = countsMessage(
-        {
-          deviceId: device,
-          startMs,
-          endMs: startMs + 60_000,
-          partial: false,
-          quality: {
-            coverageSec: 60,
-            framesProcessed: 600,
-            meanFps: 10,
-            framesDropped: 0,
-            framesCorrupt: 0,
-            cameraStateChanges: 0,
-            cameraDownSec: 0,
-            geometryChanged: false,
-          },
-          lines: [
-            { line: "gate", from: "north", to: "south", mode: "pedestrian", count: entered },
-            { line: "gate", from: "south", to: "north", mode: "pedestrian", count: exited },
-          ],
-          zones: [],
-        },
-        ++seq,
-        { id: device, name: "", latitude: 55.6, longitude: 12.5 },
-      );
+      const msg = gateCountsMessage({ device, seq: ++seq, startMs, entered, exited });
       await devices.publishAsync(`city/${device}/counts`, JSON.stringify(msg), { qos: 1 });
     };
     await send("g1", minute - 120_000, 20, 3);

@@ -6,7 +6,6 @@ import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { ConfigError } from "../edge/config/load.ts";
-import { countsMessage } from "../edge/publish/messages.ts";
 import { siteCsv } from "../edge/site/csv.ts";
 import { loadSiteConfigFile, parseSiteConfig } from "../edge/site/load.ts";
 import {
@@ -21,6 +20,7 @@ import { type SiteConfig, SiteConfigSchema } from "../edge/site/schema.ts";
 import { SiteState } from "../edge/site/site-state.ts";
 import { SiteStore } from "../edge/site/site-store.ts";
 import { REPO_ROOT } from "./helpers/assets.ts";
+import { gateCountsMessage } from "./helpers/gate-messages.ts";
 
 function siteConfig(over: Record<string, unknown> = {}): SiteConfig {
   const dir = mkdtempSync(join(tmpdir(), "site-"));
@@ -51,32 +51,17 @@ function interval(
 ): { iv: ReceivedInterval; body: string } {
   const inSide = counts.inSide ?? (device === "gate-e" ? "west" : "south");
   const outSide = counts.outSide ?? (device === "gate-e" ? "east" : "north");
-  const msg = countsMessage(
-    {
-      deviceId: device,
-      startMs,
-      endMs: startMs + 60_000,
-      partial: false,
-      quality: {
-        coverageSec,
-        framesProcessed: 600,
-        meanFps: 10,
-        framesDropped: 0,
-        framesCorrupt: 0,
-        cameraStateChanges: 0,
-        cameraDownSec: 0,
-        geometryChanged: false,
-      },
-      lines: [
-        { line: "gate", from: outSide, to: inSide, mode: "pedestrian", count: counts.in ?? 0 },
-        { line: "gate", from: inSide, to: outSide, mode: "pedestrian", count: counts.out ?? 0 },
-        { line: "other", from: outSide, to: inSide, mode: "pedestrian", count: 99 },
-      ],
-      zones: [],
-    },
+  const msg = gateCountsMessage({
+    device,
     seq,
-    { id: device, name: "", latitude: 55.6, longitude: 12.5 },
-  );
+    startMs,
+    entered: counts.in ?? 0,
+    exited: counts.out ?? 0,
+    inSide,
+    outSide,
+    coverageSec,
+    more: [{ line: "other", from: outSide, to: inSide, mode: "pedestrian", count: 99 }],
+  });
   const body = JSON.stringify(msg);
   const iv = readCountsMessage(body);
   if (typeof iv === "string") throw new Error(iv);
