@@ -195,34 +195,29 @@ export async function quantizeModel(q: QuantizeInput): Promise<QuantizeResult> {
       if (!x || !weight) throw new QuantizeError(`Conv ${n.name} has no constant weight; cannot quantize it`);
       const xScale = quant.get(x)!.scale;
       const wq = quantizeWeight(weight);
-      newInitializers.push(wq.values, wq.scales, wq.zeroPoints);
-      removeInitializers.add(weight.name);
-      nodes.push(
-        node(
-          "DequantizeLinear",
-          `${weight.name}_DequantizeLinear`,
-          [wq.values.name, wq.scales.name, wq.zeroPoints.name],
-          [`${weight.name}_dequantized`],
-          0,
-        ),
-      );
-      const inputs = [rewire(x), `${weight.name}_dequantized`];
-      if (b) {
-        const bias = initializers.get(b);
-        if (!bias) throw new QuantizeError(`Conv ${n.name} has a computed bias; cannot quantize it`);
-        const bq = quantizeBias(bias, xScale, wq.scaleValues);
-        newInitializers.push(bq.values, bq.scales, bq.zeroPoints);
-        removeInitializers.add(bias.name);
+      /** A float constant replaced by its int values and the node that dequantizes them: its output. */
+      const dequantized = (
+        name: string,
+        q: { values: TensorProto; scales: TensorProto; zeroPoints: TensorProto },
+      ) => {
+        newInitializers.push(q.values, q.scales, q.zeroPoints);
+        removeInitializers.add(name);
         nodes.push(
           node(
             "DequantizeLinear",
-            `${bias.name}_DequantizeLinear`,
-            [bq.values.name, bq.scales.name, bq.zeroPoints.name],
-            [`${bias.name}_dequantized`],
+            `${name}_DequantizeLinear`,
+            [q.values.name, q.scales.name, q.zeroPoints.name],
+            [`${name}_dequantized`],
             0,
           ),
         );
-        inputs.push(`${bias.name}_dequantized`);
+        return `${name}_dequantized`;
+      };
+      const inputs = [rewire(x), dequantized(weight.name, wq)];
+      if (b) {
+        const bias = initializers.get(b);
+        if (!bias) throw new QuantizeError(`Conv ${n.name} has a computed bias; cannot quantize it`);
+        inputs.push(dequantized(bias.name, quantizeBias(bias, xScale, wq.scaleValues)));
       }
       nodes.push(onnx.NodeProto.create({ ...n, input: inputs }));
     } else {
