@@ -3,8 +3,9 @@ import type { ApiSource } from "../api/server.ts";
 import { probeVideo } from "../capture/ffmpeg.ts";
 import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
-import { type GeometryEdit, geometryRevision, removeAbandonedSaves, saveGeometry } from "../config/edit.ts";
-import { ConfigError, redactConfig } from "../config/load.ts";
+import type { GeometryEdit } from "../config/edit.ts";
+import { GeometryFile } from "../config/geometry-file.ts";
+import { redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
@@ -70,6 +71,8 @@ export class CounterRuntime {
   readonly sceneCheck = new SceneCheck();
   /** The part of the view the scene check learnt its normal on (another one is learnt afresh). */
   private sceneView: ViewRect | undefined;
+  /** The device's YAML file, where set-up saves lines and zones. */
+  private readonly geometryFile: GeometryFile;
 
   constructor(
     readonly config: Config,
@@ -82,6 +85,7 @@ export class CounterRuntime {
       error: (m) => log.error(m),
     });
     this.pipeline = Pipeline.fromConfig(config);
+    this.geometryFile = new GeometryFile(deps.configPath);
     this.frameIntervalMs = 1000 / config.camera.fps;
     for (const state of SCENE_STATES) this.metrics.sceneState.set({ state }, 0);
     const setupLog = deps.log.child({ stage: "setup" });
@@ -142,7 +146,7 @@ export class CounterRuntime {
       redactedConfig: () => redactConfig(config),
       geometry: () => ({
         ...this.pipeline.currentGeometry,
-        revision: this.geometryRevision(),
+        revision: this.geometryFile.revision(),
         region: this.regionInfo(),
       }),
       saveGeometry: (edit, revision) => this.saveGeometry(edit, revision),
@@ -195,11 +199,9 @@ export class CounterRuntime {
   /** Loads the model (with warm-up) and opens camera and outputs. Fatal problems throw. */
   async start(): Promise<void> {
     const log = this.deps.log;
-    if (this.deps.configPath) {
-      // a save killed mid-write leaves its temporary file; the device file itself is whole
-      const removed = removeAbandonedSaves(this.deps.configPath);
-      if (removed.length > 0) log.info({ removed }, "unfinished configuration saves removed");
-    }
+    // a save killed mid-write leaves its temporary file; the device file itself is whole
+    const removed = this.geometryFile.removeAbandonedSaves();
+    if (removed.length > 0) log.info({ removed }, "unfinished configuration saves removed");
     const detectLog = log.child({ stage: "detect" });
     this.detector = this.deps.detector ?? (await loadDetector(this.config.model, (m) => detectLog.warn(m)));
     const info = this.detector.info;
@@ -416,25 +418,9 @@ export class CounterRuntime {
     revision: string;
     region: DetectionRegionInfo;
   } {
-    const path = this.deps.configPath;
-    if (!path)
-      throw new ConfigError("(no file)", [
-        "lines, zones: this counter was started without a configuration file to save them in",
-      ]);
-    const saved = saveGeometry(path, edit, process.env, revision);
-    const geometry = { lines: saved.lines, zones: saved.zones, anchor: saved.counting.anchor };
+    const { revision: saved, ...geometry } = this.geometryFile.save(edit, revision);
     this.replaceGeometry(geometry);
-    return { ...geometry, revision: geometryRevision(path), region: this.regionInfo() };
-  }
-
-  /** The device file's version, which a save must name (null: no file, nothing can be saved). */
-  private geometryRevision(): string | null {
-    const path = this.deps.configPath;
-    try {
-      return path ? geometryRevision(path) : null;
-    } catch {
-      return null;
-    }
+    return { ...geometry, revision: saved, region: this.regionInfo() };
   }
 
   private started(): { detector: Detector; source: FrameSource } {

@@ -34,7 +34,11 @@ export class GeometryConflict extends Error {
 
 /** A short fingerprint of the device file as it is now: a save names the version it edited. */
 export function geometryRevision(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
+  return revisionOf(readFileSync(path));
+}
+
+function revisionOf(text: Buffer | string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 /**
@@ -52,6 +56,16 @@ export function saveGeometry(
   env: NodeJS.ProcessEnv = process.env,
   expectedRevision?: string,
 ): Config {
+  return writeGeometry(path, edit, env, expectedRevision).config;
+}
+
+/** `saveGeometry`, also answering the revision of the text it wrote (the file is not read again for it). */
+export function writeGeometry(
+  path: string,
+  edit: GeometryEdit,
+  env: NodeJS.ProcessEnv,
+  expectedRevision: string | undefined,
+): { readonly config: Config; readonly revision: string } {
   if (expectedRevision !== undefined && geometryRevision(path) !== expectedRevision)
     throw new GeometryConflict(
       "the configuration changed since it was read (another save, or an edit of the file): reload and apply the edit again",
@@ -80,8 +94,9 @@ export function saveGeometry(
     ]);
   }
   const config = parseConfig(raw, path, env);
+  const text = doc.toString();
   try {
-    replaceFileContents(realpathSync(path), doc.toString());
+    replaceFileContents(realpathSync(path), text);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [
@@ -92,7 +107,7 @@ export function saveGeometry(
           : `cannot write the configuration: ${(err as Error).message}; nothing was changed`,
     ]);
   }
-  return config;
+  return { config, revision: revisionOf(text) };
 }
 
 /** Lines nest four levels (list, line, points, point); anything far deeper is not a geometry. */
