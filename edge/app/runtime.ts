@@ -14,14 +14,8 @@ import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
-import {
-  SCENE_STATES,
-  SceneCheck,
-  type SceneFlags,
-  type SceneNormal,
-  sceneStates,
-} from "../scene/scene-check.ts";
-import { smallPicture } from "../scene/small-picture.ts";
+import { SCENE_STATES, type SceneFlags } from "../scene/scene-check.ts";
+import { SceneWatch } from "../scene/scene-watch.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
 import { FrameStats } from "./frame-stats.ts";
@@ -67,10 +61,8 @@ export class CounterRuntime {
   private restartCapture: (() => void) | undefined;
   /** The whole view's width / height, once known (a region around the lines takes its shape from it). */
   private sceneAspect: number | undefined;
-  /** Can the counter see? Checked on every raw frame before the detector takes its pixels. */
-  readonly sceneCheck = new SceneCheck();
-  /** The part of the view the scene check learnt its normal on (another one is learnt afresh). */
-  private sceneView: ViewRect | undefined;
+  /** Can the counter see? Checked on every frame before the detector takes its pixels. */
+  private readonly scene: SceneWatch;
   /** The device's YAML file, where set-up saves lines and zones. */
   private readonly geometryFile: GeometryFile;
 
@@ -88,16 +80,23 @@ export class CounterRuntime {
     this.geometryFile = new GeometryFile(deps.configPath);
     this.frameIntervalMs = 1000 / config.camera.fps;
     for (const state of SCENE_STATES) this.metrics.sceneState.set({ state }, 0);
+    this.scene = new SceneWatch({
+      normals: () => this.output.database,
+      log: deps.log.child({ stage: "scene" }),
+      changed: (changes, flags) => {
+        for (const c of changes) if (c.raised) this.metrics.sceneChanges.inc({ state: c.state });
+        for (let s = 0; s < SCENE_STATES.length; s++)
+          this.metrics.sceneState.set({ state: SCENE_STATES[s] as string }, flags & (1 << s) ? 1 : 0);
+        this.output.statusChanged();
+      },
+    });
     const setupLog = deps.log.child({ stage: "setup" });
     this.setup = new SetupMode(setupOptionsFrom(config), (state) => {
       // who looked, and when, is for the record: the retained status says it too
       setupLog.info(state, state.active ? "set-up mode on" : "set-up mode off");
       // the view the installer just approved is the scene's new reference
       // (and what was kept of the region around the lines is not resumed: the camera may have moved)
-      if (!state.active) {
-        this.sceneAfterSetup = true;
-        this.relearnScene(this.pipeline.lastFrameMs ?? Date.now());
-      }
+      if (!state.active) this.scene.setupEnded(this.pipeline.lastFrameMs ?? Date.now());
       this.output.statusChanged();
       this.regionChanged();
     });
@@ -274,23 +273,7 @@ export class CounterRuntime {
       },
       processedFps: Math.round(this.processedFps() * 10) / 10,
       setup: this.setup.state(),
-      scene: this.sceneStatus(),
-    };
-  }
-
-  /** The scene states raised now, since when, and whether the scene's normal is still being learnt. */
-  sceneStatus(): NonNullable<LiveStatus["scene"]> {
-    const check = this.sceneCheck;
-    const states = sceneStates(check.current);
-    let since: number | undefined;
-    for (const s of states) {
-      const at = check.raisedSince(s);
-      if (at !== undefined && (since === undefined || at < since)) since = at;
-    }
-    return {
-      states,
-      since: since === undefined ? null : new Date(since).toISOString(),
-      learning: check.learning,
+      scene: this.scene.status(),
     };
   }
 
@@ -326,10 +309,9 @@ export class CounterRuntime {
             : undefined;
         // raw pixels are checked before the detector takes them; a JPEG is decoded small for it
         // beside the detector's own decoding
-        const rawScene = frame.pixels.kind === "rgb" ? this.checkScene(frame) : undefined;
-        const jpegScene = frame.pixels.kind === "encoded" ? this.checkJpegScene(frame) : undefined;
+        const checked = this.scene.observe(frame);
         const submitted = await this.submitOrSkip(detector, frame, log); // pixels consumed here
-        const scene = rawScene ?? (await jpegScene) ?? 0;
+        const scene = typeof checked === "number" ? checked : await checked;
         const previous = take();
         if (previous) this.count(previous, await previous.detections, detector);
         inFlight = submitted && { frame, detections: submitted.detections, sample, scene };
@@ -480,101 +462,6 @@ export class CounterRuntime {
     this.deps.onFrame?.(frame, result.crossings);
   }
 
-  /**
-   * The scene check on a raw frame's pixels. A state raised or cleared is logged (its name and the
-   * measures, never a pixel), counted and published in the status.
-   */
-  private checkScene(frame: Frame): SceneFlags {
-    const pixels = frame.pixels;
-    if (pixels.kind !== "rgb") return this.sceneCheck.current;
-    return this.observeScene(pixels.data, pixels.width, pixels.height, frame.view ?? WHOLE_VIEW, frame.tsMs);
-  }
-
-  /** The scene check on a JPEG frame (the whole view), decoded small off the Node thread. */
-  private async checkJpegScene(frame: Frame): Promise<SceneFlags> {
-    if (frame.pixels.kind !== "encoded") return this.sceneCheck.current;
-    const small = await smallPicture(frame.pixels.data);
-    // an image that cannot be decoded is the detector's to count: the states stay as they were
-    if (!small) return this.sceneCheck.current;
-    return this.observeScene(small.data, small.width, small.height, WHOLE_VIEW, frame.tsMs);
-  }
-
-  private observeScene(rgb: Buffer, width: number, height: number, view: ViewRect, tsMs: number): SceneFlags {
-    const check = this.sceneCheck;
-    if (!this.sceneView || !sameView(view, this.sceneView)) {
-      // another part of the view: what an earlier run learnt of it, or learnt afresh
-      this.sceneView = view;
-      this.sceneSavedMs = Number.NEGATIVE_INFINITY;
-      if (this.sceneAfterSetup || !this.resumeScene(view, tsMs)) this.relearnScene(tsMs);
-    }
-    const flags = check.observe(rgb, width, height, tsMs);
-    if (check.changes.length > 0) this.reportScene();
-    // what was learnt of a healthy view is kept (once learnt, then every minute) for the next start
-    if (flags === 0 && !check.learning && tsMs - this.sceneSavedMs >= SCENE_SAVE_MS) {
-      this.sceneSavedMs = tsMs;
-      this.sceneAfterSetup = false;
-      this.saveScene(view);
-    }
-    return flags;
-  }
-
-  private sceneSavedMs = Number.NEGATIVE_INFINITY;
-  /** Set-up just ended: the view is learnt afresh, not resumed, until it has been learnt. */
-  private sceneAfterSetup = false;
-
-  private resumeScene(view: ViewRect, tsMs: number): boolean {
-    try {
-      const kept = this.output.database?.sceneNormal(viewKey(view));
-      if (!kept || !this.sceneCheck.resume(JSON.parse(kept) as SceneNormal, tsMs)) return false;
-    } catch {
-      return false; // an unreadable record: learnt afresh
-    }
-    this.deps.log.child({ stage: "scene" }).info("scene normal resumed from the last run");
-    return true;
-  }
-
-  private saveScene(view: ViewRect): void {
-    const normal = this.sceneCheck.normal();
-    if (!normal) return;
-    try {
-      this.output.database?.saveSceneNormal(viewKey(view), JSON.stringify(normal));
-    } catch {
-      // the database's trouble is reported by /health and the status; the next minute tries again
-    }
-  }
-
-  /** The scene's normal and reference are learnt anew from the next frames (raised states clear). */
-  private relearnScene(atMs: number): void {
-    this.sceneSavedMs = Number.NEGATIVE_INFINITY;
-    this.sceneCheck.relearn(atMs);
-    if (this.sceneCheck.changes.length > 0) this.reportScene();
-  }
-
-  /** Logs, counts and publishes the states the scene check just raised or cleared. */
-  private reportScene(): void {
-    const check = this.sceneCheck;
-    const log = this.deps.log.child({ stage: "scene" });
-    const m = check.measures;
-    // the measures say why, and hold no pixel
-    const measures = {
-      meanLuma: Math.round(m.meanLuma),
-      clippedShare: Math.round(m.clippedShare * 100) / 100,
-      textureLostShare: Math.round(m.textureLostShare * 100) / 100,
-      layoutChange: Math.round(m.layoutChange * 100) / 100,
-    };
-    for (const c of check.changes) {
-      const at = new Date(c.atMs).toISOString();
-      if (c.raised) {
-        log.warn({ state: c.state, at, ...measures }, `scene ${c.state}: the counter cannot see`);
-        this.metrics.sceneChanges.inc({ state: c.state });
-      } else log.info({ state: c.state, at, ...measures }, `scene ${c.state} cleared`);
-    }
-    const flags = check.current;
-    for (let s = 0; s < SCENE_STATES.length; s++)
-      this.metrics.sceneState.set({ state: SCENE_STATES[s] as string }, flags & (1 << s) ? 1 : 0);
-    this.output.statusChanged();
-  }
-
   /** The frame handed to the detector, or undefined if it cannot be decoded (counted, logged, skipped). */
   private async submitOrSkip(detector: Detector, frame: Frame, log: Logger): Promise<Submitted | undefined> {
     try {
@@ -606,15 +493,6 @@ export class CounterRuntime {
     await this.output.stop();
     await this.detector?.release();
   }
-}
-
-/** What the scene check learnt is kept this often (frame time) while the view is healthy. */
-const SCENE_SAVE_MS = 60_000;
-
-/** The part of the view a scene normal belongs to, as a key. */
-function viewKey(v: ViewRect): string {
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return `${r(v.x)},${r(v.y)},${r(v.width)},${r(v.height)}`;
 }
 
 /** A copy of a frame's pixels that outlives the frame (the detector may move or reuse the original). */
