@@ -1,7 +1,6 @@
 import type { DetectionRegionInfo } from "../api/contract.ts";
 import type { ApiSource } from "../api/server.ts";
-import { probeVideo } from "../capture/ffmpeg.ts";
-import { cropsWhileCapturing, openCamera } from "../capture/open.ts";
+import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import type { GeometryEdit } from "../config/edit.ts";
 import { GeometryFile } from "../config/geometry-file.ts";
@@ -12,12 +11,13 @@ import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
 import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
-import { detectionView, isWholeView, sameView, type ViewRect, WHOLE_VIEW } from "../domain/view.ts";
+import { isWholeView } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
 import { SCENE_STATES, type SceneFlags } from "../scene/scene-check.ts";
 import { SceneWatch } from "../scene/scene-watch.ts";
 import { SetupMode, setupOptionsFrom } from "../setup/setup-mode.ts";
 import { CountOutput, type LiveStatus } from "./count-output.ts";
+import { DetectionRegion } from "./detection-region.ts";
 import { FrameStats } from "./frame-stats.ts";
 import type { Logger } from "./logger.ts";
 import { CounterMetrics } from "./metrics.ts";
@@ -55,12 +55,8 @@ export class CounterRuntime {
   /** Set-up mode: the page's preview and live positions exist only while it is on. */
   readonly setup: SetupMode;
   private occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>> = new Map();
-  /** The part of the view the detector looks at now (`camera.region`; all of it during set-up). */
-  private view: ViewRect = WHOLE_VIEW;
-  /** Set when the camera crops while capturing: a new region needs a restart of the capture. */
-  private restartCapture: (() => void) | undefined;
-  /** The whole view's width / height, once known (a region around the lines takes its shape from it). */
-  private sceneAspect: number | undefined;
+  /** The part of the view the detector looks at. */
+  private readonly region: DetectionRegion;
   /** Can the counter see? Checked on every frame before the detector takes its pixels. */
   private readonly scene: SceneWatch;
   /** The device's YAML file, where set-up saves lines and zones. */
@@ -78,6 +74,19 @@ export class CounterRuntime {
     });
     this.pipeline = Pipeline.fromConfig(config);
     this.geometryFile = new GeometryFile(deps.configPath);
+    this.region = new DetectionRegion(
+      config.camera,
+      {
+        geometry: () => this.pipeline.currentGeometry,
+        wholeViewWanted: () => this.setup.active,
+        inputAspect: () => {
+          const input = this.detector?.info;
+          return input ? input.inputWidth / input.inputHeight : undefined;
+        },
+      },
+      deps.log.child({ stage: "capture" }),
+      this.metrics.regionRestarts,
+    );
     this.frameIntervalMs = 1000 / config.camera.fps;
     for (const state of SCENE_STATES) this.metrics.sceneState.set({ state }, 0);
     this.scene = new SceneWatch({
@@ -98,7 +107,7 @@ export class CounterRuntime {
       // (and what was kept of the region around the lines is not resumed: the camera may have moved)
       if (!state.active) this.scene.setupEnded(this.pipeline.lastFrameMs ?? Date.now());
       this.output.statusChanged();
-      this.regionChanged();
+      this.region.changed();
     });
   }
 
@@ -146,7 +155,7 @@ export class CounterRuntime {
       geometry: () => ({
         ...this.pipeline.currentGeometry,
         revision: this.geometryFile.revision(),
-        region: this.regionInfo(),
+        region: this.region.info(),
       }),
       saveGeometry: (edit, revision) => this.saveGeometry(edit, revision),
       setup: this.setup,
@@ -229,33 +238,19 @@ export class CounterRuntime {
       this.replay = this.deps.source.replay;
     } else {
       // the camera's first start reads the region (below) when the supervisor first asks for frames
-      const opened = openCamera(this.config.camera, this.detector.captureTarget(), onState, () => this.view);
+      const region = this.region;
+      const opened = openCamera(
+        this.config.camera,
+        this.detector.captureTarget(),
+        onState,
+        () => region.current,
+      );
       this.source = opened.source;
       this.replay = opened.replay;
-      if (cropsWhileCapturing(opened.kind)) this.restartCapture = () => opened.source.restart();
       captureLog.info({ kind: opened.kind, replay: opened.replay }, "camera opened");
-      if (
-        this.config.camera.region === "lines" &&
-        (opened.kind === "ffmpeg-file" || opened.kind === "ffmpeg-stream")
-      ) {
-        // the crop around the lines takes the picture's shape: read before the first frame, it saves
-        // a live stream the restart after it, and a recording (read once) needs it
-        try {
-          const { width, height } = await probeVideo(
-            this.config.camera.source,
-            opened.kind === "ffmpeg-stream",
-            this.config.camera.stallTimeoutSec * 1000,
-          );
-          this.sceneAspect = width / height;
-        } catch (err) {
-          // the capture fails on it next and says why; a live camera's shape is then learnt from
-          // its first frame
-          captureLog.warn({ err: (err as Error).message }, "the picture's size is not known yet");
-        }
-      }
+      await region.cameraOpened(opened);
     }
-    this.view = this.wantedView();
-    captureLog.info({ region: isWholeView(this.view) ? "whole" : this.view }, "detection region");
+    this.region.start();
     this.output.start();
     this.output.setLive(() => this.liveStatus());
   }
@@ -296,11 +291,7 @@ export class CounterRuntime {
     try {
       for await (const frame of source.frames(this.abort.signal)) {
         this.recordLosses(source.state(), frame.tsMs);
-        if (this.sceneAspect === undefined && isWholeView(frame.view)) {
-          // a live camera's shape is learnt from its first frame (whole view until then)
-          this.sceneAspect = frame.width / frame.height;
-          this.regionChanged();
-        }
+        this.region.frameSeen(frame);
         // set-up mode on: now and then a copy for the preview, before the detector takes the pixels
         // (only of the whole view: a frame cropped before set-up began is no preview)
         const sample =
@@ -345,47 +336,7 @@ export class CounterRuntime {
     const at = this.replay ? (this.pipeline.lastFrameMs ?? Date.now()) : Date.now();
     this.output.handle(this.pipeline.replaceGeometry(geometry, at));
     this.output.setLines(geometry.lines);
-    this.regionChanged();
-  }
-
-  /** What the set-up page needs to draw the detection region as lines are moved. */
-  private regionInfo(): DetectionRegionInfo {
-    const info = this.detector?.info;
-    return {
-      setting: this.config.camera.region,
-      margin: this.config.camera.regionMargin,
-      inputAspect: info ? info.inputWidth / info.inputHeight : null,
-    };
-  }
-
-  /** The region the configuration asks for, or the whole view while set-up shows the scene. */
-  private wantedView(): ViewRect {
-    if (this.setup.active) return WHOLE_VIEW;
-    const { region, regionMargin } = this.config.camera;
-    const input = this.detector?.info;
-    const shape =
-      this.sceneAspect && input
-        ? { sceneAspect: this.sceneAspect, inputAspect: input.inputWidth / input.inputHeight }
-        : undefined;
-    return detectionView(region, regionMargin, this.pipeline.currentGeometry, shape);
-  }
-
-  /**
-   * Lines, zones or set-up changed: the detector looks at the new region from the next frame on.
-   * A camera that crops while capturing is restarted for it (a moment without frames); a replay
-   * keeps the crop it started with, as restarting would read the file again from its start.
-   */
-  private regionChanged(): void {
-    const next = this.wantedView();
-    if (sameView(next, this.view)) return;
-    this.view = next;
-    this.deps.log
-      .child({ stage: "capture" })
-      .info({ region: isWholeView(next) ? "whole" : next }, "detection region changed");
-    if (!this.replay && this.restartCapture) {
-      this.metrics.regionRestarts.inc();
-      this.restartCapture();
-    }
+    this.region.changed();
   }
 
   /**
@@ -402,7 +353,7 @@ export class CounterRuntime {
   } {
     const { revision: saved, ...geometry } = this.geometryFile.save(edit, revision);
     this.replaceGeometry(geometry);
-    return { ...geometry, revision: saved, region: this.regionInfo() };
+    return { ...geometry, revision: saved, region: this.region.info() };
   }
 
   private started(): { detector: Detector; source: FrameSource } {
@@ -469,7 +420,7 @@ export class CounterRuntime {
       return await detector.submit(
         frame.pixels,
         frame,
-        frame.pixels.kind === "encoded" ? this.view : frame.view,
+        frame.pixels.kind === "encoded" ? this.region.current : frame.view,
       );
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err;

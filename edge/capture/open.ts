@@ -2,7 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { ViewRect } from "../domain/view.ts";
 import { FolderSource, MjpegHttpSource, RpicamSource } from "./encoded-sources.ts";
-import { CaptureError, requireBinary } from "./ffmpeg.ts";
+import { CaptureError, probeVideo, requireBinary } from "./ffmpeg.ts";
 import { FfmpegSource } from "./ffmpeg-source.ts";
 import type { FrameSource, SourceState } from "./source.ts";
 import { SupervisedSource } from "./supervisor.ts";
@@ -44,6 +44,24 @@ export interface CaptureTarget {
 /** Sources whose frames are cropped to the detection region while capturing (ffmpeg's `crop`). */
 export function cropsWhileCapturing(kind: SourceKind): boolean {
   return kind === "ffmpeg-stream" || kind === "ffmpeg-file" || kind === "v4l2";
+}
+
+/**
+ * The picture's width / height before its first frame, where the source can tell it: a file or a
+ * stream is probed (within `camera.stallTimeoutSec`; a probe that fails throws). Undefined for the
+ * other sources: a USB camera's or a JPEG source's shape comes with its first frame.
+ */
+export async function pictureAspect(
+  camera: Pick<Config["camera"], "source" | "stallTimeoutSec">,
+  kind: SourceKind,
+): Promise<number | undefined> {
+  if (kind !== "ffmpeg-file" && kind !== "ffmpeg-stream") return undefined;
+  const { width, height } = await probeVideo(
+    camera.source,
+    kind === "ffmpeg-stream",
+    camera.stallTimeoutSec * 1000,
+  );
+  return width / height;
 }
 
 /**
