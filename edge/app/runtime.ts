@@ -9,7 +9,6 @@ import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
-import { CrossingTotals } from "../domain/crossing-totals.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { isWholeView } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
@@ -21,6 +20,7 @@ import { DetectionRegion } from "./detection-region.ts";
 import { FrameStats } from "./frame-stats.ts";
 import type { Logger } from "./logger.ts";
 import { CounterMetrics } from "./metrics.ts";
+import { TodayCounts } from "./today-counts.ts";
 
 export interface RuntimeDeps {
   readonly log: Logger;
@@ -57,6 +57,11 @@ export class CounterRuntime {
   private occupancy: ReadonlyMap<string, ReadonlyMap<Mode, number>> = new Map();
   /** The part of the view the detector looks at. */
   private readonly region: DetectionRegion;
+  /** Crossings since local midnight, for the page. */
+  private readonly today = new TodayCounts(
+    () => this.output.database,
+    (nowMs) => this.pipeline.snapshot(nowMs),
+  );
   /** Can the counter see? Checked on every frame before the detector takes its pixels. */
   private readonly scene: SceneWatch;
   /** The device's YAML file, where set-up saves lines and zones. */
@@ -161,7 +166,7 @@ export class CounterRuntime {
       setup: this.setup,
       liveCounts: () => ({
         totals: this.totals(),
-        today: this.todayCounts(Date.now()),
+        today: this.today.at(Date.now()),
         occupancy: [...this.occupancy].map(([zone, byMode]) => ({
           zone,
           byMode: Object.fromEntries(byMode),
@@ -169,39 +174,6 @@ export class CounterRuntime {
         processedFps: Math.round(this.processedFps() * 10) / 10,
       }),
     };
-  }
-
-  private storedToday:
-    | { readonly sinceMs: number; readonly readAtMs: number; readonly lines: LineCount[] }
-    | undefined;
-
-  /**
-   * Crossings since local midnight per line, direction and mode: the stored intervals (read at most
-   * every 10 s) plus the interval in progress. Survives restarts, unlike the totals since start.
-   */
-  todayCounts(nowMs: number): LineCount[] {
-    const midnight = new Date(nowMs);
-    midnight.setHours(0, 0, 0, 0);
-    const sinceMs = midnight.getTime();
-    const store = this.output.database;
-    if (
-      !this.storedToday ||
-      this.storedToday.sinceMs !== sinceMs ||
-      nowMs - this.storedToday.readAtMs > 10_000
-    ) {
-      let lines: LineCount[] = [];
-      try {
-        lines = store?.lineTotals(sinceMs, nowMs + 1) ?? [];
-      } catch {
-        lines = []; // the database's trouble is reported by /health and the status
-      }
-      this.storedToday = { sinceMs, readAtMs: nowMs, lines };
-    }
-    const sums = new CrossingTotals();
-    for (const l of this.storedToday.lines) if (l.count > 0) sums.add(l, l.count);
-    const open = this.pipeline.snapshot(nowMs);
-    if (open && open.startMs >= sinceMs) for (const l of open.lines) if (l.count > 0) sums.add(l, l.count);
-    return [...sums.all()];
   }
 
   /** Loads the model (with warm-up) and opens camera and outputs. Fatal problems throw. */
