@@ -172,7 +172,7 @@ export const ModelSchema = Type.Object(
       maximum: 64,
       default: 0,
       description:
-        "Inference threads; 0 = one per core. When they take every core, the worker runs the model at a lower priority (nice +5) than the Node thread",
+        "Inference threads; 0 = one per core the OS reports (set by the counter, not left to ONNX Runtime, whose own default can be fewer). When they take every core, the worker runs the model at a lower priority (nice +5) than the Node thread",
     }),
     graphOptimization: oneOf(["disabled", "basic", "extended", "all"], {
       default: "all",

@@ -23,6 +23,7 @@ import {
 } from "./model-descriptor.ts";
 import { ModelLoadError, readModelFile } from "./model-file.ts";
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from "./onnx-metadata.ts";
+import { sessionThreading } from "./ort-threads.ts";
 import { type DecoderSetup, nmsGroupsFor, OutputDecoder } from "./output-decoder.ts";
 import { Preprocessor } from "./preprocess.ts";
 
@@ -275,7 +276,7 @@ async function createSession(
     ort.InferenceSession.create(bytes, {
       executionProviders: providers,
       graphOptimizationLevel: options.graphOptimization,
-      ...(options.threads > 0 ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      ...sessionThreading(options.threads),
     });
   const providers = wanted.length > 0 ? wanted : ["cpu"];
   try {
