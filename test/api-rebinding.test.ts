@@ -42,7 +42,6 @@ const source: ApiSource = {
   model: () => "yolox-nano",
   camera: () => undefined,
   broker: () => ({ enabled: false, connected: false, lastError: null }),
-  databaseError: () => null,
   outboxDepth: () => 0,
   metrics: async () => ({ contentType: "text/plain", text: "" }),
   status: () => ({ deviceId: "rebind-1" }) as unknown as StatusMessage,

@@ -60,7 +60,6 @@ const source: ApiSource = {
   model: () => live.model,
   camera: () => live.camera,
   broker: () => live.broker,
-  databaseError: () => live.databaseError,
   outboxDepth: () => 3,
   metrics: async () => ({
     contentType: "text/plain; version=0.0.4",

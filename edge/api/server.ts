@@ -32,7 +32,6 @@ export interface ApiSource {
   model(): string | null;
   camera(): SourceState | undefined;
   broker(): { readonly enabled: boolean; readonly connected: boolean; readonly lastError: string | null };
-  databaseError(): string | null;
   outboxDepth(): number;
   /** Prometheus exposition text. */
   metrics(): Promise<{ readonly contentType: string; readonly text: string }>;
@@ -137,7 +136,7 @@ export const counterApi: FastifyPluginAsync<ApiOptions> = async (app, o) => {
     async (_req, reply) => {
       const camera = source.camera();
       const model = source.model();
-      const databaseError = source.databaseError();
+      const databaseError = source.history.databaseError();
       const database = databaseError === null ? "ok" : "error";
       const b = source.broker();
       const broker = !b.enabled ? "disabled" : b.connected ? "connected" : "disconnected";

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { counterApiSource } from "../api/counter-source.ts";
 import { buildApi } from "../api/server.ts";
 import type { Config } from "../config/schema.ts";
 import { Redactor } from "../domain/redact.ts";
@@ -24,7 +25,7 @@ export async function startCounter(config: Config, deps: RuntimeDeps & { log: Lo
   let api: FastifyInstance | undefined;
   if (config.api.enabled) {
     api = buildApi({
-      source: runtime.apiSource(),
+      source: counterApiSource(runtime),
       host: config.api.host,
       token: config.api.token,
       redact: (text) => redactor.json(text),

@@ -1,14 +1,13 @@
-import type { DetectionRegionInfo } from "../api/contract.ts";
-import type { ApiSource } from "../api/server.ts";
+import type { DetectionRegionInfo, GeometryView } from "../api/contract.ts";
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import type { GeometryEdit } from "../config/edit.ts";
 import { GeometryFile } from "../config/geometry-file.ts";
-import { redactConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { Detector, Submitted } from "../detect/detector.ts";
 import { loadDetector } from "../detect/load-detector.ts";
 import { ImageDecodeError } from "../detect/preprocess.ts";
+import type { LiveCounts } from "../domain/live.ts";
 import type { Box, Crossing, Detection, Frame, FramePixels, LineCount, Mode } from "../domain/types.ts";
 import { isWholeView } from "../domain/view.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
@@ -133,46 +132,25 @@ export class CounterRuntime {
     return this.stats.totals.all();
   }
 
-  /** What the local API may read: health, history, metrics, status, the redacted configuration. */
-  apiSource(): ApiSource {
-    const { config, output, metrics } = this;
+  /** The lines and zones counted now, the device file's revision and the detection region. */
+  geometry(): GeometryView {
     return {
-      history: {
-        deviceId: config.device.id,
-        database: () => output.database,
-        databaseError: () => output.storageError,
-      },
-      model: () => this.modelLoaded(),
-      camera: () => this.camera(),
-      broker: () => ({
-        enabled: config.mqtt.enabled,
-        connected: output.brokerConnected,
-        lastError: output.brokerError,
-      }),
-      databaseError: () => output.storageError,
-      outboxDepth: () => output.outboxDepth(),
-      metrics: async () => {
-        metrics.outboxDepth.set(output.outboxDepth());
-        return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
-      },
-      status: () => output.statusMessage(true),
-      redactedConfig: () => redactConfig(config),
-      geometry: () => ({
-        ...this.pipeline.currentGeometry,
-        revision: this.geometryFile.revision(),
-        region: this.region.info(),
-      }),
-      saveGeometry: (edit, revision) => this.saveGeometry(edit, revision),
-      setup: this.setup,
-      liveCounts: () => ({
-        totals: this.totals(),
-        today: this.today.at(Date.now()),
-        occupancy: [...this.occupancy].map(([zone, byMode]) => ({
-          zone,
-          byMode: Object.fromEntries(byMode),
-        })),
-        processedFps: Math.round(this.processedFps() * 10) / 10,
-      }),
+      ...this.pipeline.currentGeometry,
+      revision: this.geometryFile.revision(),
+      region: this.region.info(),
+    };
+  }
+
+  /** The page's live view: totals since start and today, occupancy, the processed frame rate. */
+  liveCounts(): LiveCounts {
+    return {
+      totals: this.totals(),
+      today: this.today.at(Date.now()),
+      occupancy: [...this.occupancy].map(([zone, byMode]) => ({
+        zone,
+        byMode: Object.fromEntries(byMode),
+      })),
+      processedFps: Math.round(this.processedFps() * 10) / 10,
     };
   }
 
