@@ -1,4 +1,4 @@
-import type { DetectionRegionInfo, GeometryView } from "../api/contract.ts";
+import type { GeometryView } from "../api/contract.ts";
 import { openCamera } from "../capture/open.ts";
 import type { FrameSource, SourceState } from "../capture/source.ts";
 import type { GeometryEdit } from "../config/edit.ts";
@@ -36,8 +36,10 @@ export interface RuntimeDeps {
 
 /**
  * The composition root of `counter run`: capture -> detect -> track -> count -> aggregate ->
- * store -> publish. Constructing does no I/O; `start()` loads the model, opens the camera and the
- * outputs; `run()` processes frames until the source ends or `stop()` is called.
+ * store -> publish. It wires the owners (outputs, pipeline, detection region, scene watch, set-up,
+ * device file, today's counts) and runs them. Constructing does no I/O; `start()` loads the model,
+ * opens the camera and the outputs; `run()` processes frames until the source ends or
+ * `requestStop()` is called; `shutdown()` closes what `start()` opened.
  */
 export class CounterRuntime {
   readonly metrics = new CounterMetrics();
@@ -293,14 +295,7 @@ export class CounterRuntime {
    * Set-up: new lines and zones validated, saved to the device's file (comments kept, the previous
    * version beside it) and applied while counting. A problem throws `ConfigError` with its paths.
    */
-  saveGeometry(
-    edit: GeometryEdit,
-    revision?: string,
-  ): Pick<Config, "lines" | "zones"> & {
-    anchor: Config["counting"]["anchor"];
-    revision: string;
-    region: DetectionRegionInfo;
-  } {
+  saveGeometry(edit: GeometryEdit, revision?: string): GeometryView {
     const { revision: saved, ...geometry } = this.geometryFile.save(edit, revision);
     this.replaceGeometry(geometry);
     return { ...geometry, revision: saved, region: this.region.info() };
