@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { IntervalAggregator } from "../edge/aggregate/aggregator.ts";
 import type { Crossing, IntervalCounts, ZoneEvent } from "../edge/domain/types.ts";
 import { CountStore, StoreError } from "../edge/store/store.ts";
+import { minuteInterval } from "./helpers/minute-interval.ts";
 
 const T0 = Date.UTC(2026, 10, 23, 10, 0, 0); // an interval boundary
 const options = {
@@ -171,24 +172,9 @@ describe("interval aggregation", () => {
 });
 
 function interval(startMs: number, n = 1): IntervalCounts {
-  return {
-    deviceId: "dev-1",
-    startMs,
-    endMs: startMs + 60_000,
-    partial: false,
-    quality: {
-      coverageSec: 60,
-      framesProcessed: 600,
-      meanFps: 10,
-      framesDropped: 0,
-      framesCorrupt: 0,
-      cameraStateChanges: 0,
-      cameraDownSec: 0,
-      geometryChanged: false,
-    },
-    lines: [{ line: "gate", from: "north", to: "south", mode: "pedestrian", count: n }],
-    zones: [],
-  };
+  return minuteInterval("dev-1", startMs, [
+    { line: "gate", from: "north", to: "south", mode: "pedestrian", count: n },
+  ]);
 }
 const render = (c: IntervalCounts) => (seq: number) => ({
   topic: "t",

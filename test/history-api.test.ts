@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerHistoryRoute } from "../edge/api/history.ts";
 import type { IntervalCounts } from "../edge/domain/types.ts";
 import { CountStore } from "../edge/store/store.ts";
+import { minuteInterval } from "./helpers/minute-interval.ts";
 
 const PERIOD = 60_000;
 const DAYS = 14;
@@ -17,28 +18,15 @@ const START = END - N * PERIOD;
 
 /** Interval i: line "gate" counts i % 7 pedestrians a>b and 1 cyclist b>a; zone "square" i % 3 entries. */
 function interval(i: number): IntervalCounts {
-  const startMs = START + i * PERIOD;
-  return {
-    deviceId: "hist-1",
-    startMs,
-    endMs: startMs + PERIOD,
-    partial: false,
-    quality: {
-      coverageSec: 60,
-      framesProcessed: 600,
-      meanFps: 10,
-      framesDropped: 0,
-      framesCorrupt: 0,
-      cameraStateChanges: 0,
-      cameraDownSec: 0,
-      geometryChanged: false,
-    },
-    lines: [
+  return minuteInterval(
+    "hist-1",
+    START + i * PERIOD,
+    [
       { line: "gate", from: "a", to: "b", mode: "pedestrian", count: i % 7 },
       { line: "gate", from: "b", to: "a", mode: "cyclist", count: 1 },
       { line: "gate", from: "a", to: "b", mode: "car", count: 0 },
     ],
-    zones: [
+    [
       {
         zone: "square",
         mode: "pedestrian",
@@ -52,7 +40,7 @@ function interval(i: number): IntervalCounts {
         dwellP90Sec: null,
       },
     ],
-  };
+  );
 }
 
 let store: CountStore;

@@ -5,36 +5,21 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TodayCounts } from "../edge/app/today-counts.ts";
 import type { IntervalCounts } from "../edge/domain/types.ts";
 import { CountStore } from "../edge/store/store.ts";
+import { minuteInterval } from "./helpers/minute-interval.ts";
 
 /** Local midnight, whatever the test machine's time zone. */
 const MIDNIGHT = new Date(2026, 2, 1, 0, 0, 0, 0).getTime();
 const MINUTE = 60_000;
 
 function interval(startMs: number, counts: Record<string, number>): IntervalCounts {
-  return {
-    deviceId: "today-1",
-    startMs,
-    endMs: startMs + MINUTE,
-    partial: false,
-    quality: {
-      coverageSec: 60,
-      framesProcessed: 600,
-      meanFps: 10,
-      framesDropped: 0,
-      framesCorrupt: 0,
-      cameraStateChanges: 0,
-      cameraDownSec: 0,
-      geometryChanged: false,
-    },
-    lines: Object.entries(counts).map(([mode, count]) => ({
-      line: "gate",
-      from: "in",
-      to: "out",
-      mode,
-      count,
-    })),
-    zones: [],
-  };
+  const lines = Object.entries(counts).map(([mode, count]) => ({
+    line: "gate",
+    from: "in",
+    to: "out",
+    mode,
+    count,
+  }));
+  return minuteInterval("today-1", startMs, lines);
 }
 
 const stores: CountStore[] = [];
