@@ -2,6 +2,7 @@ import { familyOf } from "../domain/classes.ts";
 import { bufferedIou } from "../domain/geometry.ts";
 import type { Box, Detection, Point, Sighting, Track, TrackState, TrackUpdate } from "../domain/types.ts";
 import { FaintSightings } from "./faint-sightings.ts";
+import { GroupBoxes } from "./group-boxes.ts";
 import { assignMinCost } from "./hungarian.ts";
 import { AxisFilter } from "./kalman.ts";
 
@@ -169,6 +170,7 @@ export class ByteTracker {
   private readonly lostBefore: TrackImpl[] = [];
   private readonly groups = new Map<number, { t: number; d: number; iou: number }[]>();
   private readonly faint: FaintSightings;
+  private readonly groupBoxes = new GroupBoxes();
 
   constructor(readonly options: TrackerOptions = DEFAULT_TRACKER_OPTIONS) {
     // a faint past is followed as far back as a lost track is kept, with the low-score association's
@@ -192,7 +194,11 @@ export class ByteTracker {
     const low = this.low;
     high.length = 0;
     low.length = 0;
-    for (const d of detections) {
+    // several road users boxed as one are not one more road user (a "bus" around two cars)
+    const grouped = this.groupBoxes.mark(detections);
+    for (let i = 0; i < detections.length; i++) {
+      const d = detections[i] as Detection;
+      if (grouped[i]) continue;
       if (d.score >= o.highScore) high.push(d);
       else if (d.score >= o.lowScore) low.push(d);
     }
