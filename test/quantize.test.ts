@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
@@ -17,6 +25,7 @@ import { dataPath, describeWithAssets, MODEL_DIR, modelPath } from "./helpers/as
 import { counterProcess } from "./helpers/counter-process.ts";
 
 const CALIBRATION = dataPath("coco128-train2017/images");
+const PETS = dataPath("pets09-s2l1/pets09-s2l1.avi");
 const statusTemplate: StatusMessage = {
   type: "status",
   schemaVersion: 1,
@@ -43,7 +52,7 @@ function iou(a: Box, b: Box): number {
 
 describeWithAssets(
   "counter model quantize (YOLOX-Nano, int8 QDQ)",
-  [modelPath("yolox_nano.onnx"), CALIBRATION, dataPath("images/person.jpg")],
+  [modelPath("yolox_nano.onnx"), CALIBRATION, dataPath("images/person.jpg"), PETS],
   () => {
     // A model folder of our own: the float model linked in, the int8 one written beside it.
     const dir = mkdtempSync(join(tmpdir(), "quantize-"));
@@ -149,6 +158,72 @@ describeWithAssets(
       expect(int8.stdout()).toMatch(/^model yolox-nano-int8 \(yolox, 416x416, Apache-2.0\)/);
       expect(int8.stdout()).toMatch(/person\s+0\.\d+/);
     });
+
+    it("calibrates on the device's own camera (a replayed clip here): frames in memory, nothing but the model and recipe written", async () => {
+      const camDir = mkdtempSync(join(tmpdir(), "quantize-camera-"));
+      const configDir = mkdtempSync(join(tmpdir(), "quantize-config-"));
+      symlinkSync(modelPath("yolox_nano.onnx"), join(camDir, "yolox_nano.onnx"));
+      const device = join(configDir, "device.yaml");
+      writeFileSync(
+        device,
+        `device: { id: quantize-camera, location: { latitude: 55.68, longitude: 12.57 } }\n` +
+          `camera: { source: ${JSON.stringify(PETS)}, mode: replay }\n`,
+      );
+      const args = [
+        "model",
+        "quantize",
+        "yolox-nano",
+        "--model-dir",
+        camDir,
+        "--frames",
+        "4",
+        "--threads",
+        "1",
+      ];
+      const both = counterProcess([...args, "--camera", device, "--calibration", CALIBRATION]);
+      expect(await both.exited).not.toBe(0);
+      expect(both.stderr()).toContain("not both");
+      const p = counterProcess([...args, "--camera", device, "--every", "2"]);
+      expect(await p.exited, p.stderr()).toBe(0);
+      expect(p.stdout()).toContain(
+        "4 calibration frames from the device's camera (ffmpeg-file), one frame every 2 s",
+      );
+      expect(p.stdout()).not.toContain(PETS); // the recipe and output name the camera's kind, never its address
+      expect(readdirSync(camDir).sort()).toEqual([
+        "yolox_nano.int8.json",
+        "yolox_nano.int8.onnx",
+        "yolox_nano.onnx",
+      ]);
+      expect(readdirSync(configDir)).toEqual(["device.yaml"]);
+      const recipe = JSON.parse(readFileSync(join(camDir, "yolox_nano.int8.json"), "utf8")) as {
+        calibration: Record<string, unknown>;
+      };
+      expect(recipe.calibration).toEqual({
+        camera: "ffmpeg-file",
+        everySec: 2,
+        inMemoryOnly: true,
+        frames: 4,
+      });
+      // other frames, other ranges: the plaza's, not the folder's
+      expect(sha256(readFileSync(join(camDir, "yolox_nano.int8.onnx")))).not.toBe(
+        sha256(readFileSync(variants.int8)),
+      );
+      const detector = await OnnxDetector.load({
+        ...options,
+        modelDir: camDir,
+        model: join(camDir, "yolox_nano.int8.onnx"),
+      });
+      try {
+        expect(detector.info.id).toBe("yolox-nano-int8");
+        const found = await detector.detect({
+          kind: "encoded",
+          data: readFileSync(dataPath("images/person.jpg")),
+        });
+        expect(found.map((d) => d.label)).toEqual(["person"]);
+      } finally {
+        await detector.release();
+      }
+    }, 180_000);
 
     it("refuses to quantize an int8 file again", async () => {
       const p = counterProcess(["model", "quantize", variants.int8, "--model-dir", dir]);

@@ -170,7 +170,12 @@ model
     new Option("--model-dir <dir>", "folder with fetched models (env MODEL_DIR)").default(defaultModelDir),
   )
   .option("--calibration <dir>", "folder of calibration images (default: $DATA_DIR/coco128-train2017/images)")
-  .option("--frames <n>", "calibration images used (the first n by name)", "64")
+  .option(
+    "--camera <device.yaml>",
+    "calibrate on the camera this device file configures instead: its frames are held in memory only",
+  )
+  .option("--every <sec>", "with --camera: seconds of the camera's time between calibration frames", "1")
+  .option("--frames <n>", "calibration images or camera frames used (images: the first n by name)", "64")
   .option("--out <file>", "output file (default: <model>.int8.onnx beside the float model)")
   .option(
     "--ops <which>",
@@ -190,7 +195,12 @@ model
     "with --range percentile: share of values inside the range, in % (default: 99.99)",
   )
   .option("--threads <n>", "calibration threads, 0 = one per core", "0")
-  .action(async (ref: string, o) => exit((await lazy.quantize()).runQuantize(ref, o)));
+  .action(async (ref: string, o) => {
+    if (o.camera && o.calibration)
+      throw new Error("give --calibration DIR or --camera device.yaml, not both");
+    const camera = o.camera ? loadConfig(o.camera) : undefined;
+    return exit((await lazy.quantize()).runQuantize(ref, { ...o, camera }));
+  });
 
 modelOptions(
   model

@@ -1,6 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import ort from "onnxruntime-node";
+import { openCamera, sourceKind } from "../capture/open.ts";
+import type { Config } from "../config/schema.ts";
+import { modelCaptureTarget } from "../detect/letterbox.ts";
 import { ModelLoadError, readModelFile } from "../detect/model-file.ts";
 import { int8PathFor } from "../detect/precision.ts";
 import { DEFAULT_RECIPE, type QuantizeRecipe, quantizeModel } from "../detect/quantize.ts";
@@ -9,6 +12,10 @@ import type { FramePixels } from "../domain/types.ts";
 export interface QuantizeCliOptions {
   modelDir: string;
   calibration?: string;
+  /** A device file: calibrate on frames of the camera it configures, held in memory only. */
+  camera?: Config;
+  /** With `camera`: seconds of the camera's time between two calibration frames. */
+  every?: string;
   frames: string;
   out?: string;
   ops?: string;
@@ -35,6 +42,34 @@ async function* imageFrames(files: readonly string[]): AsyncGenerator<FramePixel
   for (const f of files) yield { kind: "encoded", data: readFileSync(f) };
 }
 
+/**
+ * Frames of the device's own camera, `everyMs` of its time apart, at the model's input size: the
+ * ranges then fit the scene the model will see. Each frame is handed over before the next is read
+ * and lives only in memory (the calibration keeps its prepared tensor, never a file); the camera is
+ * closed after the last one. A replayed file that ends early gives the frames it had.
+ */
+async function* cameraFrames(
+  camera: Config["camera"],
+  target: ReturnType<typeof modelCaptureTarget>,
+  count: number,
+  everyMs: number,
+): AsyncGenerator<FramePixels> {
+  const { source } = openCamera(camera, target);
+  const stop = new AbortController();
+  let lastMs = Number.NEGATIVE_INFINITY;
+  let taken = 0;
+  try {
+    for await (const frame of source.frames(stop.signal)) {
+      if (frame.tsMs - lastMs < everyMs) continue;
+      lastMs = frame.tsMs;
+      yield frame.pixels;
+      if (++taken >= count) break;
+    }
+  } finally {
+    stop.abort();
+  }
+}
+
 export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<number> {
   const file = readModelFile(ref, o.modelDir);
   if (!file.descriptor) {
@@ -45,18 +80,12 @@ export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<n
   if (file.quantizedFrom)
     throw new ModelLoadError(`${file.path} is already quantized (from ${file.quantizedFrom})`);
   const d = file.descriptor;
-  const dir = resolve(o.calibration ?? defaultCalibrationDir());
-  if (!existsSync(dir))
-    throw new Error(`calibration folder not found: ${dir} (give one with --calibration DIR)`);
   const frames = Number(o.frames);
   if (!Number.isInteger(frames) || frames < 1)
     throw new Error(`--frames must be a positive integer, got ${o.frames}`);
-  const images = readdirSync(dir)
-    .filter((f) => IMAGE.test(f))
-    .sort()
-    .slice(0, frames)
-    .map((f) => join(dir, f));
-  if (images.length === 0) throw new Error(`no .jpg/.png images in ${dir}`);
+  const calibration = o.camera
+    ? calibrateOnCamera(o.camera, d, frames, o.every)
+    : calibrateOnFolder(resolve(o.calibration ?? defaultCalibrationDir()), frames);
   const ops = o.ops ?? DEFAULT_RECIPE.ops;
   if (ops !== "conv" && ops !== "all") throw new Error(`--ops must be conv or all, got ${ops}`);
   const range = o.range ?? DEFAULT_RECIPE.range;
@@ -77,7 +106,7 @@ export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<n
     baseModel: d.id,
     input: d.input,
     preprocess: d.preprocess,
-    frames: imageFrames(images),
+    frames: calibration.frames,
     recipe,
     threads: o.threads === undefined ? 0 : Number(o.threads),
   });
@@ -100,20 +129,60 @@ export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<n
     floatConvs: r.floatConvs,
     quantizedConvs: r.quantizedConvs.length,
     quantizedOtherOps: r.quantizedOtherOps,
-    calibration: {
-      folder: dir,
-      frames: r.calibrationFrames,
-      first: basename(images[0]!),
-      last: basename(images.at(-1)!),
-    },
+    calibration: { ...calibration.record(), frames: r.calibrationFrames },
     onnxruntime: ort.env.versions.common,
   };
   writeFileSync(recipeFile, `${JSON.stringify(record, null, 2)}\n`);
   process.stdout.write(
     `quantized ${d.id} -> ${out} (${r.bytes.length} bytes, sha256 ${r.sha256}) in ${seconds.toFixed(1)} s\n` +
       `  ${r.quantizedConvs.length} Conv int8, ${r.floatConvs.length} float (${r.floatConvs.map((f) => `${f.name} ${f.why}`).join(", ")}); ` +
-      `${r.quantizedOtherOps} other ops int8; ${r.calibrationFrames} calibration frames from ${dir}\n` +
+      `${r.quantizedOtherOps} other ops int8; ${r.calibrationFrames} calibration frames from ${calibration.from}\n` +
       `  recipe: ${recipeFile}\n`,
   );
   return 0;
+}
+
+interface Calibration {
+  readonly frames: AsyncIterable<FramePixels>;
+  /** Where the frames came from, for the command's output. */
+  readonly from: string;
+  /** What the recipe file says of them (read after the calibration). */
+  record(): Record<string, string | number | boolean>;
+}
+
+function calibrateOnFolder(dir: string, count: number): Calibration {
+  if (!existsSync(dir))
+    throw new Error(`calibration folder not found: ${dir} (give one with --calibration DIR)`);
+  const images = readdirSync(dir)
+    .filter((f) => IMAGE.test(f))
+    .sort()
+    .slice(0, count)
+    .map((f) => join(dir, f));
+  const first = images[0];
+  const last = images.at(-1);
+  if (!first || !last) throw new Error(`no .jpg/.png images in ${dir}`);
+  return {
+    frames: imageFrames(images),
+    from: dir,
+    record: () => ({ folder: dir, first: basename(first), last: basename(last) }),
+  };
+}
+
+function calibrateOnCamera(
+  config: Config,
+  d: NonNullable<ReturnType<typeof readModelFile>["descriptor"]>,
+  count: number,
+  every: string | undefined,
+): Calibration {
+  const everySec = Number(every ?? "1");
+  if (!Number.isFinite(everySec) || everySec < 0)
+    throw new Error(`--every must be a number of seconds, 0 or more, got ${every}`);
+  const kind = sourceKind(config.camera);
+  const target = modelCaptureTarget({ inputWidth: d.input.width, inputHeight: d.input.height }, d.preprocess);
+  return {
+    frames: cameraFrames(config.camera, target, count, everySec * 1000),
+    // the camera's kind, never its address: a stream URL may hold a password
+    from: `the device's camera (${kind}), one frame every ${everySec} s, held in memory only`,
+    record: () => ({ camera: kind, everySec, inMemoryOnly: true }),
+  };
 }
