@@ -123,6 +123,38 @@ describe("the scene watch of a running counter", () => {
     expect(normals.saved.at(-1)).toBe("0.25,0.5,0.5,0.5");
   });
 
+  it("checks every raw frame, and at most five JPEG frames per second of camera time (the frames between share the last result)", async () => {
+    const { watch } = watched(memoryNormals());
+    const check = watch.check;
+    const checkedAt: number[] = [];
+    const observe = check.observe.bind(check);
+    check.observe = (rgb, width, height, tsMs) => {
+      checkedAt.push(tsMs);
+      return observe(rgb, width, height, tsMs);
+    };
+    const at30fps = (seq: number, o: Parameters<typeof frame>[1] = {}): Frame => ({
+      ...frame(seq, o),
+      tsMs: T0 + (seq * 1000) / 30,
+    });
+    for (let seq = 0; seq < 30; seq++) watch.observe(at30fps(seq));
+    expect(checkedAt).toHaveLength(30);
+    const jpeg = await sharp(picture(0), { raw: { width: W, height: H, channels: 3 } })
+      .jpeg()
+      .toBuffer();
+    checkedAt.length = 0;
+    // 3 s of a 30 fps JPEG camera: every 6th frame (200 ms) is decoded and checked, 15 instead of 90
+    for (let seq = 30; seq < 120; seq++) {
+      const checked = watch.observe({ ...at30fps(seq), pixels: { kind: "encoded", data: jpeg } });
+      if (typeof checked === "number") expect(checked).toBe(check.current);
+      else await checked;
+    }
+    expect(checkedAt).toHaveLength(15);
+    expect(checkedAt.slice(1).map((t, i) => t - (checkedAt[i] as number))).toEqual(Array(14).fill(200));
+    // raw frames of a part of the view right after: checked at once
+    watch.observe(at30fps(120, { view: { x: 0.25, y: 0.5, width: 0.5, height: 0.5 } }));
+    expect(checkedAt.at(-1)).toBe(T0 + 4000);
+  });
+
   it("a restart resumes the kept normal: judged against it from the first frame, and says so", () => {
     const normals = memoryNormals();
     feed(watched(normals).watch, 0, 30);
@@ -206,6 +238,9 @@ describe("the scene watch of a running counter", () => {
     expect(checked).toBeInstanceOf(Promise);
     expect(await checked).toBe(0);
     expect(watch.check.learning).toBe(true);
-    expect(await watch.observe(encoded(1, Buffer.from("not a jpeg")))).toBe(0);
+    // 200 ms later: the next JPEG frame checked
+    const broken = watch.observe(encoded(2, Buffer.from("not a jpeg")));
+    expect(broken).toBeInstanceOf(Promise);
+    expect(await broken).toBe(0);
   });
 });
