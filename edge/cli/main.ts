@@ -174,7 +174,10 @@ model
     "--camera <device.yaml>",
     "calibrate on the camera this device file configures instead: its frames are held in memory only",
   )
-  .option("--every <sec>", "with --camera: seconds of the camera's time between calibration frames", "1")
+  .option(
+    "--every <sec>",
+    "with --camera: seconds of the camera's time between calibration frames (default: 1)",
+  )
   .option("--frames <n>", "calibration images or camera frames used (images: the first n by name)", "64")
   .option("--out <file>", "output file (default: <model>.int8.onnx beside the float model)")
   .option(
@@ -198,6 +201,8 @@ model
   .action(async (ref: string, o) => {
     if (o.camera && o.calibration)
       throw new Error("give --calibration DIR or --camera device.yaml, not both");
+    if (o.every !== undefined && !o.camera)
+      throw new Error("--every spaces camera frames: give it with --camera device.yaml");
     const camera = o.camera ? loadConfig(o.camera) : undefined;
     return exit((await lazy.quantize()).runQuantize(ref, { ...o, camera }));
   });

@@ -1,12 +1,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import ort from "onnxruntime-node";
-import { openCamera, sourceKind } from "../capture/open.ts";
+import { CaptureError } from "../capture/ffmpeg.ts";
+import { openCamera, type SourceKind, sourceKind } from "../capture/open.ts";
+import type { SourceState } from "../capture/source.ts";
 import type { Config } from "../config/schema.ts";
 import { modelCaptureTarget } from "../detect/letterbox.ts";
 import { ModelLoadError, readModelFile } from "../detect/model-file.ts";
 import { int8PathFor } from "../detect/precision.ts";
 import { DEFAULT_RECIPE, type QuantizeRecipe, quantizeModel } from "../detect/quantize.ts";
+import { Redactor } from "../domain/redact.ts";
 import type { FramePixels } from "../domain/types.ts";
 
 export interface QuantizeCliOptions {
@@ -42,32 +45,80 @@ async function* imageFrames(files: readonly string[]): AsyncGenerator<FramePixel
   for (const f of files) yield { kind: "encoded", data: readFileSync(f) };
 }
 
+/** What `cameraFrames` needs to grab calibration frames from the device's camera. */
+interface CameraGrab {
+  readonly camera: Config["camera"];
+  readonly kind: SourceKind;
+  readonly target: ReturnType<typeof modelCaptureTarget>;
+  readonly count: number;
+  readonly everySec: number;
+  /** Camera text (its errors) for stderr: secrets and the camera's address taken out. */
+  readonly clean: (text: string) => string;
+}
+
 /**
- * Frames of the device's own camera, `everyMs` of its time apart, at the model's input size: the
+ * Frames of the device's own camera, `everySec` of its time apart, at the model's input size: the
  * ranges then fit the scene the model will see. Each frame is handed over before the next is read
  * and lives only in memory (the calibration keeps its prepared tensor, never a file); the camera is
  * closed after the last one. A replayed file that ends early gives the frames it had.
+ *
+ * The supervised camera restarts forever, so waiting for it has a deadline of `count × everySec +
+ * 2 × stallTimeoutSec + 10` s (the time the calibration spends on a frame is not counted): then the
+ * frames taken so far are used, and none is an error.
  */
-async function* cameraFrames(
-  camera: Config["camera"],
-  target: ReturnType<typeof modelCaptureTarget>,
-  count: number,
-  everyMs: number,
-): AsyncGenerator<FramePixels> {
-  const { source } = openCamera(camera, target);
+async function* cameraFrames(g: CameraGrab): AsyncGenerator<FramePixels> {
+  const deadlineSec = g.count * g.everySec + 2 * g.camera.stallTimeoutSec + 10;
+  const describe = (s: SourceState) =>
+    `${s.state}${s.state === "down" && s.lastError ? `: ${g.clean(s.lastError)}` : ""}`;
+  // one line per change: a camera that never delivers is otherwise a silent hang
+  const { source } = openCamera(g.camera, g.target, (s) =>
+    process.stderr.write(`camera ${g.kind}: ${describe(s)}\n`),
+  );
+  process.stderr.write(`camera ${g.kind}: ${describe(source.state())}\n`);
   const stop = new AbortController();
+  const startMs = performance.now();
+  let leftMs = deadlineSec * 1000;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  let waitingSinceMs = 0;
+  const waitForCamera = () => {
+    waitingSinceMs = performance.now();
+    timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort();
+    }, leftMs);
+  };
+  const frameCame = () => {
+    clearTimeout(timer);
+    leftMs -= performance.now() - waitingSinceMs;
+  };
+  const everyMs = g.everySec * 1000;
   let lastMs = Number.NEGATIVE_INFINITY;
   let taken = 0;
   try {
+    waitForCamera();
     for await (const frame of source.frames(stop.signal)) {
       if (frame.tsMs - lastMs < everyMs) continue;
       lastMs = frame.tsMs;
+      frameCame();
       yield frame.pixels;
-      if (++taken >= count) break;
+      if (++taken >= g.count) break;
+      waitForCamera();
     }
   } finally {
+    clearTimeout(timer);
     stop.abort();
   }
+  if (!timedOut) return;
+  const seconds = ((performance.now() - startMs) / 1000).toFixed(1);
+  if (taken === 0) {
+    throw new CaptureError(
+      `no frame came from the camera (${g.kind}) within ${deadlineSec} s ` +
+        `(--frames ${g.count} × --every ${g.everySec} s + 2 × camera.stallTimeoutSec + 10 s); ` +
+        `camera ${describe(source.state())}`,
+    );
+  }
+  process.stderr.write(`took ${taken} of ${g.count} frames in ${seconds} s; calibrating on those\n`);
 }
 
 export async function runQuantize(ref: string, o: QuantizeCliOptions): Promise<number> {
@@ -179,8 +230,16 @@ function calibrateOnCamera(
     throw new Error(`--every must be a number of seconds, 0 or more, got ${every}`);
   const kind = sourceKind(config.camera);
   const target = modelCaptureTarget({ inputWidth: d.input.width, inputHeight: d.input.height }, d.preprocess);
+  const redactor = Redactor.for(config);
+  // a stream URL may hold a password, and its address is not for the output either
+  const address =
+    kind === "ffmpeg-stream" || kind === "mjpeg-http"
+      ? [config.camera.source, redactor.text(config.camera.source)]
+      : [];
+  const clean = (text: string) =>
+    address.reduce((t, a) => t.split(a).join(`the camera (${kind})`), redactor.text(text));
   return {
-    frames: cameraFrames(config.camera, target, count, everySec * 1000),
+    frames: cameraFrames({ camera: config.camera, kind, target, count, everySec, clean }),
     // the camera's kind, never its address: a stream URL may hold a password
     from: `the device's camera (${kind}), one frame every ${everySec} s, held in memory only`,
     record: () => ({ camera: kind, everySec, inMemoryOnly: true }),
