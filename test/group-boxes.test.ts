@@ -65,6 +65,61 @@ describe("several road users boxed as one", () => {
     expect(grouped([bus, ...passengers, ...waiting])).toEqual([0, 0, 0, 0, 0]);
   });
 
+  it("real single road users with others inside their box stay (scenes found by trying to break the rule)", () => {
+    const kept = (dets: Detection[]) => expect(grouped(dets)[0]).toBe(0);
+    // a car transporter: the cars it carries are surer than the lorry, and fill and span it
+    kept([
+      det("truck", 0.6, 0, 0, 800, 300),
+      det("car", 0.8, 20, 20, 390, 140),
+      det("car", 0.8, 410, 20, 780, 140),
+      det("car", 0.8, 20, 150, 390, 270),
+      det("car", 0.8, 410, 150, 780, 270),
+    ]);
+    kept([
+      det("truck", 0.5, 100, 50, 360, 350),
+      det("car", 0.7, 110, 60, 350, 190),
+      det("car", 0.7, 110, 200, 350, 340),
+    ]);
+    // a bus seen from the front: its driver behind the windscreen, four people crossing in front of it
+    kept([
+      det("bus", 0.7, 0, 0, 250, 300),
+      det("person", 0.5, 100, 60, 150, 130),
+      det("person", 0.9, 5, 130, 70, 300),
+      det("person", 0.9, 55, 128, 120, 298),
+      det("person", 0.9, 115, 132, 180, 300),
+      det("person", 0.9, 175, 130, 245, 299),
+    ]);
+    // a lorry's front: two people in the cab, three crossing in front of it
+    kept([
+      det("truck", 0.6, 0, 0, 250, 360),
+      det("person", 0.6, 30, 60, 100, 150),
+      det("person", 0.6, 150, 60, 220, 150),
+      det("person", 0.9, 5, 170, 90, 358),
+      det("person", 0.9, 80, 168, 170, 356),
+      det("person", 0.9, 160, 172, 248, 359),
+    ]);
+    // a bus at a stop, side on: sixteen people queueing along it, two at its windows
+    const queue = Array.from({ length: 16 }, (_, i) => det("person", 0.8, 20 + i * 35, 65, 65 + i * 35, 150));
+    kept([
+      det("bus", 0.8, 0, 0, 600, 150),
+      ...queue,
+      det("person", 0.5, 60, 10, 90, 50),
+      det("person", 0.5, 500, 10, 530, 50),
+    ]);
+    // an articulated lorry whose cab is also boxed as a lorry, a car alongside
+    kept([
+      det("truck", 0.45, 0, 0, 600, 200),
+      det("truck", 0.6, 420, 10, 600, 200),
+      det("car", 0.8, 30, 90, 330, 195),
+    ]);
+    // a parent carrying two children, one on the shoulders, one on the hip
+    kept([
+      det("person", 0.7, 100, 0, 200, 300),
+      det("person", 0.8, 105, 0, 190, 120),
+      det("person", 0.8, 110, 100, 190, 230),
+    ]);
+  });
+
   it("reuses its flags: a smaller frame after a larger one reads only its own detections", () => {
     const boxes = new GroupBoxes();
     const many = Array.from({ length: 100 }, (_, i) => det("person", 0.9, i * 30, 0, i * 30 + 20, 60));

@@ -19,22 +19,20 @@ const MEMBER_AREA = 0.7;
 const HULL_IOU = 0.7;
 
 /**
- * Whether a detection of family `member` may be one of those a box of family `group` holds: its own
- * family, or riders and their two-wheelers inside a vehicle's box (a dense group of motorbikes boxed
- * as one bus). A person is never made of vehicles.
- */
-function mayHold(group: string, member: string): boolean {
-  return member === group || (group === "vehicle" && (member === "two-wheeler" || member === "person"));
-}
-
-/**
- * ...and fill it: their areas inside it add up to at least this share of it. People at a bus's
- * windows and in front of it can reach from its top to its wheels at both ends, but cover a sixth of
- * it; cars nose to tail, walkers side by side or motorbikes with their riders fill most of theirs.
+ * ...and fill it: the part of it they cover (their union, on a 16 x 16 grid over it) is at least
+ * this share. Cars nose to tail, walkers side by side or motorbikes with their riders fill most of
+ * theirs; people in front of a bus, crowding each other, cover its lower half at most.
  */
 const FILL = 0.5;
+const FILL_GRID = 16;
+/** A person in a vehicle's box is one of its members only as a rider: over this share of a two-wheeler member. */
+const RIDING = 0.2;
 
 const area = (b: Box): number => Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
+
+const overlap = (a: Box, b: Box): number =>
+  Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1)) *
+  Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
 
 /**
  * Finds detections that are two or more road users boxed as one. Detectors do this where road users
@@ -42,21 +40,25 @@ const area = (b: Box): number => Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b
  * them, two walkers side by side as each walker and a "person" around both, a dense group of
  * motorbikes as the bikes, their riders and a bus around them. The family's NMS keeps such a box (its
  * overlap with each member is small), and tracked it is a road user that is not there. The box is
- * recognised by what it holds, not by its class or size: at least two other road users lie inside
- * it, together span it and fill most of it. Others of its own family count only when the detector is
- * at least as sure of them as of it: that keeps a whole road user seen also in parts (a lorry boxed at
- * 0.45 and its cab and trailer at 0.35 and 0.23, a shared junction clip, is one lorry). People at a
- * bus's windows and in front of it may span it but do not fill it, so a real bus stays. Allocates
- * nothing per frame once its flags have grown to the largest frame's detections.
+ * recognised by what it holds: at least two other road users lie inside it, together span it and
+ * fill most of it.
+ *
+ * What may make up a box: others of its own family the detector is at least as sure of (a lorry
+ * boxed at 0.45 with its cab and trailer at 0.35 and 0.23, a shared junction clip, is one lorry); in
+ * a bus's or a car's box also two-wheelers and their riders, but never people on foot (people in
+ * front of a bus or at its windows are not what it is made of), and at least two members that are
+ * not people. A lorry's box is never taken apart: a car transporter holds cars, a cab its driver.
+ * Allocates nothing per frame once its arrays have grown to the largest frame's detections.
  */
 export class GroupBoxes {
   private flags = new Uint8Array(64);
   /** Detection indices in the order of their boxes' centre x. */
   private order = new Uint32Array(64);
   private centreX = new Float64Array(64);
+  /** The members found for the box being judged. */
+  private members = new Uint32Array(64);
   private families: string[] = [];
-  private readonly byCentreX = (a: number, b: number): number =>
-    (this.centreX[a] as number) - (this.centreX[b] as number);
+  private readonly cells = new Uint8Array(FILL_GRID * FILL_GRID);
 
   /** Per detection, 1 when it is other road users boxed as one (valid up to `detections.length`). */
   mark(detections: readonly Detection[]): Uint8Array {
@@ -65,6 +67,7 @@ export class GroupBoxes {
       this.flags = new Uint8Array(n * 2);
       this.order = new Uint32Array(n * 2);
       this.centreX = new Float64Array(n * 2);
+      this.members = new Uint32Array(n * 2);
     }
     const flags = this.flags;
     flags.fill(0, 0, n);
@@ -80,22 +83,17 @@ export class GroupBoxes {
     // A member lies mostly inside the group box, so its centre does (a centre outside leaves half
     // of it out): the candidates for a box are the detections whose centre x lies within it, found
     // in the order of centre x. A crowd of 300 then costs a few thousand pairs, not 90,000.
-    const order = this.order.subarray(0, n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort(this.byCentreX);
+    const order = this.order;
+    sortByKey(order, centreX, n);
     for (let g = 0; g < n; g++) {
-      const group = (detections[g] as Detection).box;
-      const groupScore = (detections[g] as Detection).score;
+      const groupDetection = detections[g] as Detection;
+      if (groupDetection.label === "truck") continue;
+      const group = groupDetection.box;
       const groupFamily = families[g] as string;
       const groupArea = area(group);
       if (groupArea <= 0) continue;
-      let members = 0;
-      let filled = 0;
-      let x1 = Number.POSITIVE_INFINITY;
-      let y1 = Number.POSITIVE_INFINITY;
-      let x2 = Number.NEGATIVE_INFINITY;
-      let y2 = Number.NEGATIVE_INFINITY;
-      for (let k = firstAtOrAbove(order, centreX, group.x1); k < n; k++) {
+      let found = 0;
+      for (let k = firstAtOrAbove(order, centreX, n, group.x1); k < n; k++) {
         const m = order[k] as number;
         if ((centreX[m] as number) > group.x2) break;
         if (m === g) continue;
@@ -104,38 +102,104 @@ export class GroupBoxes {
         const cy = (b.y1 + b.y2) / 2;
         if (cy < group.y1 || cy > group.y2) continue;
         const family = families[m] as string;
-        if (!mayHold(groupFamily, family)) continue;
-        if (family === groupFamily && member.score < groupScore) continue;
+        if (family === groupFamily) {
+          if (member.score < groupDetection.score) continue;
+        } else if (groupFamily !== "vehicle" || (family !== "two-wheeler" && family !== "person")) continue;
         const memberArea = area(b);
         if (memberArea <= 0 || memberArea > MEMBER_AREA * groupArea) continue;
-        const iw = Math.min(b.x2, group.x2) - Math.max(b.x1, group.x1);
-        const ih = Math.min(b.y2, group.y2) - Math.max(b.y1, group.y1);
-        if (iw <= 0 || ih <= 0 || iw * ih < INSIDE * memberArea) continue;
-        members++;
-        filled += iw * ih;
-        if (b.x1 < x1) x1 = b.x1;
-        if (b.y1 < y1) y1 = b.y1;
-        if (b.x2 > x2) x2 = b.x2;
-        if (b.y2 > y2) y2 = b.y2;
+        if (overlap(b, group) < INSIDE * memberArea) continue;
+        this.members[found++] = m;
       }
-      if (members < 2 || filled < FILL * groupArea) continue;
-      const iw = Math.min(x2, group.x2) - Math.max(x1, group.x1);
-      const ih = Math.min(y2, group.y2) - Math.max(y1, group.y1);
-      const inter = Math.max(0, iw) * Math.max(0, ih);
-      const hullArea = (x2 - x1) * (y2 - y1);
-      if (inter / (hullArea + groupArea - inter) >= HULL_IOU) flags[g] = 1;
+      if (found < 2) continue;
+      if (groupFamily === "vehicle") found = this.keepRiders(detections, found);
+      if (found < 2) continue;
+      if (this.judge(detections, group, groupArea, found)) flags[g] = 1;
     }
     return flags;
   }
+
+  /**
+   * In a vehicle's box: people only as riders of a two-wheeler member; at least two members that
+   * are not people, or none are left. Returns the members kept (at the start of `members`).
+   */
+  private keepRiders(detections: readonly Detection[], found: number): number {
+    const members = this.members;
+    const families = this.families;
+    let kept = 0;
+    let vehicles = 0;
+    for (let i = 0; i < found; i++) {
+      const m = members[i] as number;
+      if (families[m] === "person") {
+        const person = (detections[m] as Detection).box;
+        let riding = false;
+        for (let j = 0; j < found && !riding; j++) {
+          const w = members[j] as number;
+          if (families[w] !== "two-wheeler") continue;
+          const wheels = (detections[w] as Detection).box;
+          riding = overlap(person, wheels) > RIDING * area(wheels);
+        }
+        if (!riding) continue;
+      } else vehicles++;
+      members[kept++] = m;
+    }
+    return vehicles >= 2 ? kept : 0;
+  }
+
+  /** Whether the members span the group box (their hull) and fill it (their union). */
+  private judge(detections: readonly Detection[], group: Box, groupArea: number, found: number): boolean {
+    const cells = this.cells;
+    cells.fill(0);
+    const cw = (group.x2 - group.x1) / FILL_GRID;
+    const ch = (group.y2 - group.y1) / FILL_GRID;
+    let x1 = Number.POSITIVE_INFINITY;
+    let y1 = Number.POSITIVE_INFINITY;
+    let x2 = Number.NEGATIVE_INFINITY;
+    let y2 = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < found; i++) {
+      const b = (detections[this.members[i] as number] as Detection).box;
+      if (b.x1 < x1) x1 = b.x1;
+      if (b.y1 < y1) y1 = b.y1;
+      if (b.x2 > x2) x2 = b.x2;
+      if (b.y2 > y2) y2 = b.y2;
+      // the cells whose centres lie inside the member
+      const c0 = Math.max(0, Math.ceil((b.x1 - group.x1) / cw - 0.5));
+      const c1 = Math.min(FILL_GRID - 1, Math.floor((b.x2 - group.x1) / cw - 0.5));
+      const r0 = Math.max(0, Math.ceil((b.y1 - group.y1) / ch - 0.5));
+      const r1 = Math.min(FILL_GRID - 1, Math.floor((b.y2 - group.y1) / ch - 0.5));
+      for (let r = r0; r <= r1; r++) cells.fill(1, r * FILL_GRID + c0, r * FILL_GRID + c1 + 1);
+    }
+    let covered = 0;
+    for (let c = 0; c < cells.length; c++) covered += cells[c] as number;
+    if (covered < FILL * cells.length) return false;
+    const inter =
+      Math.max(0, Math.min(x2, group.x2) - Math.max(x1, group.x1)) *
+      Math.max(0, Math.min(y2, group.y2) - Math.max(y1, group.y1));
+    return inter / ((x2 - x1) * (y2 - y1) + groupArea - inter) >= HULL_IOU;
+  }
 }
 
-/** The first position in `order` whose centre x is at least `x` (binary search). */
-function firstAtOrAbove(order: Uint32Array, centreX: Float64Array, x: number): number {
+/** Sorts the first `n` of `order` (indices) by `key`: insertion sort, in place, nothing allocated. */
+function sortByKey(order: Uint32Array, key: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = 1; i < n; i++) {
+    const v = order[i] as number;
+    const k = key[v] as number;
+    let j = i - 1;
+    while (j >= 0 && (key[order[j] as number] as number) > k) {
+      order[j + 1] = order[j] as number;
+      j--;
+    }
+    order[j + 1] = v;
+  }
+}
+
+/** The first of the first `n` positions in `order` whose key is at least `x` (binary search). */
+function firstAtOrAbove(order: Uint32Array, key: Float64Array, n: number, x: number): number {
   let lo = 0;
-  let hi = order.length;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((centreX[order[mid] as number] as number) < x) lo = mid + 1;
+    if ((key[order[mid] as number] as number) < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
