@@ -7,7 +7,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { type AddressInfo, createServer } from "node:net";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { beforeAll, expect, it } from "vitest";
@@ -225,6 +226,42 @@ describeWithAssets(
       }
     }, 300_000);
 
+    it("gives up on a camera that delivers no frame, within the deadline, without its address or password", async () => {
+      const camDir = mkdtempSync(join(tmpdir(), "quantize-nocamera-"));
+      symlinkSync(modelPath("yolox_nano.onnx"), join(camDir, "yolox_nano.onnx"));
+      // a port that was free a moment ago: nothing listens there
+      const port = await new Promise<number>((done) => {
+        const server = createServer().listen(0, "127.0.0.1", () => {
+          const { port } = server.address() as AddressInfo;
+          server.close(() => done(port));
+        });
+      });
+      const url = `rtsp://user:S3cretPw@127.0.0.1:${port}/x`;
+      const device = join(camDir, "device.yaml");
+      writeFileSync(
+        device,
+        `device: { id: quantize-nocamera, location: { latitude: 55.68, longitude: 12.57 } }\n` +
+          `camera: { source: ${JSON.stringify(url)}, stallTimeoutSec: 1 }\n`,
+      );
+      const args = ["model", "quantize", "yolox-nano", "--model-dir", camDir, "--frames", "2"];
+      const noCamera = counterProcess([...args, "--every", "0.1"]);
+      expect(await noCamera.exited).not.toBe(0);
+      expect(noCamera.stderr()).toContain("--every spaces camera frames: give it with --camera");
+      const deadlineSec = 2 * 0.1 + 2 * 1 + 10;
+      const t0 = performance.now();
+      const p = counterProcess([...args, "--every", "0.1", "--camera", device]);
+      expect(await p.exited, p.stderr()).not.toBe(0);
+      // the deadline, plus room for starting node and ffmpeg on a loaded machine
+      expect((performance.now() - t0) / 1000).toBeLessThan(deadlineSec + 20);
+      expect(p.stderr()).toContain(`no frame came from the camera (ffmpeg-stream) within ${deadlineSec} s`);
+      expect(p.stderr()).toContain("camera ffmpeg-stream: down");
+      for (const out of [p.stdout(), p.stderr()]) {
+        expect(out).not.toContain("S3cretPw");
+        expect(out).not.toContain(`127.0.0.1:${port}/x`);
+      }
+      expect(readdirSync(camDir).sort()).toEqual(["device.yaml", "yolox_nano.onnx"]);
+    }, 120_000);
+
     it("refuses to quantize an int8 file again", async () => {
       const p = counterProcess(["model", "quantize", variants.int8, "--model-dir", dir]);
       expect(await p.exited).not.toBe(0);
@@ -242,6 +279,13 @@ describeWithAssets(
       const again = await choosePrecision("auto", options, 1);
       expect(again.comparison!.measuredAt).toBe(c.measuredAt);
       expect(again.reason).toContain(`measured ${c.measuredAt}`);
+      // a comparison from before the count was resolved (threads 0, "one per core") is measured again
+      const cache = choiceCachePath(variants.int8);
+      writeFileSync(cache, JSON.stringify({ ...c, threads: 0 }));
+      const remeasured = await choosePrecision("auto", { ...options, threads: 0 }, 1);
+      expect(remeasured.comparison!.measuredAt).not.toBe(c.measuredAt);
+      expect(remeasured.comparison!.threads).toBe(availableParallelism());
+      expect(remeasured.reason).toContain(`${availableParallelism()} threads`);
       // another thread count is another measurement
       const twoThreads = await choosePrecision("auto", { ...options, threads: 2 }, 1);
       expect(twoThreads.comparison!.threads).toBe(2);

@@ -24,7 +24,7 @@ export async function runModelBench(
   const row = (name: string, t: typeof c.float32) =>
     `${name.padEnd(8)} ${t.msPerFrame.toFixed(2).padStart(8)} ${String(t.runs).padStart(6)}  ${t.path}\n`;
   process.stdout.write(
-    `${c.cpu}, ONNX Runtime ${c.onnxruntime}, ${c.threads === 0 ? "one thread per core" : `${c.threads} threads`}\n` +
+    `${c.cpu}, ONNX Runtime ${c.onnxruntime}, ${c.threads} threads${options.threads === 0 ? " (one per core)" : ""}\n` +
       `variant  ms/frame   runs  file\n${row("float32", c.float32)}${row("int8", c.int8)}` +
       `int8 runs at ${c.speedup}x the float model's speed; model.precision auto picks ${c.choice} ` +
       `(int8 only when at least ${INT8_MIN_GAIN * 100} % faster)\n`,

@@ -9,6 +9,7 @@ import type { DetectorOptions, Precision, PrecisionReport, PrecisionSetting } fr
 import { findModel } from "./model-descriptor.ts";
 import { readModelFile, sha256 } from "./model-file.ts";
 import { OnnxDetector } from "./onnx-detector.ts";
+import { sessionThreading } from "./ort-threads.ts";
 
 export type { Precision, PrecisionSetting };
 
@@ -42,7 +43,8 @@ export interface InferenceTiming {
 const ComparisonSchema = Type.Object({
   cpu: Type.String(),
   onnxruntime: Type.String(),
-  threads: Type.Integer(),
+  /** ONNX Runtime's threads per inference as resolved on the device (model.threads 0: one per core). */
+  threads: Type.Integer({ minimum: 1 }),
   float32: Type.Object({
     model: Type.String(),
     path: Type.String(),
@@ -111,7 +113,7 @@ export async function comparePrecisions(
   return {
     cpu: cpuModel(),
     onnxruntime: ort.env.versions.common,
-    threads: options.threads,
+    threads: sessionThreading(options.threads).intraOpNumThreads,
     float32: f,
     int8: i,
     speedup: Math.round((f.msPerFrame / i.msPerFrame) * 1000) / 1000,
@@ -207,7 +209,8 @@ export async function choosePrecision(
     comparison &&
     comparison.cpu === cpuModel() &&
     comparison.onnxruntime === ort.env.versions.common &&
-    comparison.threads === options.threads &&
+    // the resolved count: "one per core" measured on a resized VM is another measurement
+    comparison.threads === sessionThreading(options.threads).intraOpNumThreads &&
     comparison.float32.sha256 === floatSha &&
     comparison.int8.sha256 === int8Sha;
   if (!fits) {
@@ -223,7 +226,7 @@ export async function choosePrecision(
   const c = comparison as PrecisionComparison;
   const how = fits ? `measured ${c.measuredAt}` : "measured now";
   const reason =
-    `${how} on ${c.cpu}, ${c.threads || "all"} threads: int8 ${c.int8.msPerFrame} ms, float32 ${c.float32.msPerFrame} ms per frame ` +
+    `${how} on ${c.cpu}, ${c.threads} threads: int8 ${c.int8.msPerFrame} ms, float32 ${c.float32.msPerFrame} ms per frame ` +
     `(${c.speedup}x); int8 is chosen only when at least ${INT8_MIN_GAIN * 100} % faster`;
   return {
     setting,
